@@ -1,0 +1,48 @@
+import type { FastifyInstance } from 'fastify';
+import { ConfigError } from '../config/index.ts';
+
+/**
+ * Listens, then on SIGTERM/SIGINT stops accepting connections, lets in-flight
+ * requests finish (bounded by `graceMs`), closes Redis through the app's
+ * onClose hooks and exits. The orchestrator restarts a crashed process.
+ */
+export async function serve(app: FastifyInstance, host: string, port: number, graceMs: number): Promise<void> {
+  let closing = false;
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (closing) return;
+    closing = true;
+    app.log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => {
+      app.log.error({ graceMs }, 'graceful shutdown timed out, exiting');
+      process.exit(1);
+    }, graceMs);
+    force.unref();
+    app.close().then(
+      () => {
+        app.log.info('stopped');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        app.log.error({ err }, 'error while closing');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', shutdown);
+  await app.listen({ host, port });
+}
+
+/** Entry-point wrapper: configuration errors print every problem and exit 2; anything else exits 1. */
+export async function runEntry(service: string, main: () => Promise<void>): Promise<void> {
+  try {
+    await main();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${service}: ${err.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`${service}: failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  }
+}

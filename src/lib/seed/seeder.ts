@@ -1,0 +1,54 @@
+import type { FastifyBaseLogger } from 'fastify';
+
+/**
+ * Runs a service's one-time seeding at start-up and keeps retrying in the
+ * background while Redis is unreachable; readiness reports `done` meanwhile.
+ * Exactly-once across replicas is the store's job (an atomic script), not this.
+ */
+export class Seeder {
+  private state: 'pending' | 'done' | 'failed' = 'pending';
+  private lastError: unknown;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly name: string,
+    private readonly seed: () => Promise<number>,
+    private readonly log: FastifyBaseLogger,
+  ) {}
+
+  get done(): boolean {
+    return this.state === 'done';
+  }
+
+  get error(): string | undefined {
+    return this.lastError instanceof Error ? this.lastError.message : undefined;
+  }
+
+  /** Tries once now; on failure schedules retries and resolves anyway. */
+  async start(): Promise<void> {
+    await this.attempt(1);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  private async attempt(n: number): Promise<void> {
+    if (this.stopped) return;
+    try {
+      const inserted = await this.seed();
+      this.state = 'done';
+      this.lastError = undefined;
+      this.log.info({ seed: this.name, inserted }, inserted > 0 ? 'seed data loaded' : 'seed data already present');
+    } catch (err) {
+      this.state = 'failed';
+      this.lastError = err;
+      const delay = Math.min(500 * 2 ** (n - 1), 10_000);
+      this.log.warn({ seed: this.name, err, retryInMs: delay }, 'seeding failed, will retry');
+      this.timer = setTimeout(() => void this.attempt(n + 1), delay);
+      this.timer.unref();
+    }
+  }
+}
