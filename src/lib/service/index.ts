@@ -1,0 +1,96 @@
+import type { FastifyInstance } from 'fastify';
+import { type Authenticator, createAuthenticator, TokenStore } from '../auth/index.ts';
+import type { ServiceConfig } from '../config/index.ts';
+import { type HealthCheck, registerHealthRoutes } from '../health/index.ts';
+import { createServiceApp } from '../http/index.ts';
+import { createRedis, type Redis, waitForRedis } from '../redis/index.ts';
+import { Seeder } from '../seed/index.ts';
+
+/** What a service's routes and seeding get from the shared runtime. */
+export interface ServiceContext {
+  readonly app: FastifyInstance;
+  readonly redis: Redis;
+  readonly tokens: TokenStore;
+  readonly auth: Authenticator;
+}
+
+/** What a service plugs into the shared runtime, built from the context. */
+export interface ServiceParts {
+  /** Registers the service's routes. */
+  readonly routes: () => PromiseLike<unknown>;
+  /** Loads seed data once per database; returns how many items it inserted. */
+  readonly seed?: () => Promise<number>;
+  /** Extra readiness checks. */
+  readonly checks?: HealthCheck[];
+}
+
+export interface ServiceDefinition {
+  /** Path prefix of the service's health routes: `/quotes` gives `/quotes/health`. */
+  readonly basePath: string;
+  /** Creates the service's stores from the shared context and says what to plug in. */
+  readonly setup: (ctx: ServiceContext) => ServiceParts;
+}
+
+export interface BuildOptions {
+  /** false silences the JSON logger (tests). */
+  readonly logger?: boolean;
+  /** Build the routes without touching Redis (OpenAPI generation). */
+  readonly docsOnly?: boolean;
+}
+
+/**
+ * Assembles a service from its definition: app with error handling and docs,
+ * a fail-fast Redis client, authentication, readiness (Redis + seeding) and
+ * liveness routes, seeding on `ready()`, and Redis closed on `close()`.
+ */
+export async function buildService(
+  config: ServiceConfig & { readonly seedOnStart?: boolean },
+  definition: ServiceDefinition,
+  options: BuildOptions = {},
+): Promise<FastifyInstance> {
+  const app = await createServiceApp({ config, logger: options.logger });
+  const redis = createRedis({
+    url: config.redisUrl,
+    commandTimeoutMs: config.redisCommandTimeoutMs,
+    connectionName: `haddock-${config.serviceName}`,
+    lazy: options.docsOnly,
+  });
+  redis.on('error', (err) => app.log.debug({ err }, 'redis connection error'));
+  const tokens = new TokenStore(redis, config.redisKeyPrefix, config.tokenTtlSeconds);
+  const ctx: ServiceContext = { app, redis, tokens, auth: createAuthenticator(tokens, config.adminKeys) };
+
+  const parts = definition.setup(ctx);
+  const seed = parts.seed;
+  const seeding = seed !== undefined && config.seedOnStart !== false && !options.docsOnly;
+  const seeder = new Seeder(
+    config.serviceName,
+    async () => {
+      await waitForRedis(redis, 3_000);
+      return seed === undefined ? 0 : seed();
+    },
+    app.log,
+  );
+
+  const checks: HealthCheck[] = [{ name: 'redis', run: async () => void (await redis.ping()) }];
+  if (seeding) {
+    checks.push({
+      name: 'seed',
+      run: async () => {
+        if (!seeder.done) throw new Error(seeder.error ?? 'seeding not finished');
+      },
+    });
+  }
+  checks.push(...(parts.checks ?? []));
+  registerHealthRoutes(app, `${definition.basePath}/health`, checks);
+  await parts.routes();
+
+  if (!options.docsOnly && config.adminKeyIsDefault) {
+    app.log.warn('ADMIN_KEY is not set: using the local default admin key (never do this in production)');
+  }
+  if (seeding) app.addHook('onReady', () => seeder.start());
+  app.addHook('onClose', async () => {
+    seeder.stop();
+    redis.disconnect();
+  });
+  return app;
+}

@@ -1,0 +1,9 @@
+import { serve, runEntry } from '../../lib/http/server.ts';
+import { buildApp } from './app.ts';
+import { loadConfig } from './config.ts';
+
+await runEntry('search', async () => {
+  const config = loadConfig(process.env);
+  const app = await buildApp(config);
+  await serve(app, config.host, config.port, config.shutdownGraceMs);
+});

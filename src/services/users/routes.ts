@@ -1,0 +1,103 @@
+import type { FastifyInstance } from 'fastify';
+import {
+  type Authenticator,
+  burnPasswordCheck,
+  hashPassword,
+  type TokenStore,
+  verifyPassword,
+} from '../../lib/auth/index.ts';
+import { AppError, appError } from '../../lib/errors/index.ts';
+import { normalizeUserId } from '../../lib/http/schemas.ts';
+import type { UsersConfig } from './config.ts';
+import { allSchema, createSchema, deleteSchema, listSchema, loginSchema, logoutSchema, meSchema, rootSchema } from './schemas.ts';
+import { toPublic, type UserStore } from './user-store.ts';
+
+export interface UsersRouteOptions {
+  readonly config: UsersConfig;
+  readonly store: UserStore;
+  readonly tokens: TokenStore;
+  readonly auth: Authenticator;
+}
+
+export async function usersRoutes(app: FastifyInstance, { config, store, tokens, auth }: UsersRouteOptions): Promise<void> {
+  app.get('/', { schema: rootSchema }, async () => ({ message: 'User Service Online' }));
+
+  app.post<{ Body: { name: string; password: string } }>(
+    '/users/login',
+    { schema: loginSchema, config: { missingMessage: 'Nom et mot de passe sont requis' } },
+    async (request) => {
+      const { name, password } = request.body;
+      if (name.trim() === '') throw appError('LOGIN_FIELDS_REQUIRED');
+      const user = await store.findByName(name);
+      if (user === null) {
+        await burnPasswordCheck(password);
+        request.log.info({ result: 'unknown_user' }, 'login refused');
+        throw appError('BAD_CREDENTIALS');
+      }
+      if (!(await verifyPassword(password, user.password_hash))) {
+        request.log.info({ userId: user.id, result: 'bad_password' }, 'login refused');
+        throw appError('BAD_CREDENTIALS');
+      }
+      const token = await tokens.issue(user.id);
+      request.log.info({ userId: user.id }, 'login succeeded');
+      return { token, user_id: user.id };
+    },
+  );
+
+  app.post('/users/logout', { schema: logoutSchema, onRequest: auth.requireUser }, async (request) => {
+    const principal = request.principal;
+    if (principal?.role !== 'user') throw new AppError('VALIDATION_FAILED', 'Une clé administrateur ne se déconnecte pas');
+    await tokens.revoke(principal.token, principal.userId);
+    request.log.info({ userId: principal.userId }, 'logout');
+    return { message: 'Déconnexion réussie' };
+  });
+
+  app.get('/users', { schema: listSchema, onRequest: auth.requireUser }, async () => store.list());
+
+  app.get('/users/me', { schema: meSchema, onRequest: auth.requireUser }, async (request) => {
+    const principal = request.principal;
+    if (principal?.role !== 'user') throw new AppError('VALIDATION_FAILED', "Une clé administrateur n'est pas un utilisateur");
+    const user = await store.get(principal.userId);
+    if (user === null) throw appError('USER_NOT_FOUND');
+    return toPublic(user);
+  });
+
+  app.get('/users/all', { schema: allSchema, onRequest: auth.requireAdmin }, async () => {
+    const users = await store.list();
+    const sessions = await tokens.countSessions(users.map((u) => u.id));
+    return users.map((user) => ({ ...user, active_sessions: sessions.get(user.id) ?? 0 }));
+  });
+
+  app.post<{ Body: { id: string | number; name: string; password?: string } }>(
+    '/users',
+    {
+      schema: createSchema(config.minPasswordLength),
+      onRequest: auth.requireAdmin,
+      config: { missingMessage: 'ID et nom sont requis' },
+    },
+    async (request, reply) => {
+      const id = normalizeUserId(request.body.id);
+      const name = request.body.name.trim();
+      if (name === '') throw appError('USER_FIELDS_REQUIRED');
+      if (request.body.password === undefined) throw appError('PASSWORD_REQUIRED');
+      const result = await store.create(id, name, await hashPassword(request.body.password));
+      if (result === 'ID_TAKEN') throw appError('USER_ID_TAKEN');
+      if (result === 'NAME_TAKEN') throw appError('USER_NAME_TAKEN');
+      request.log.info({ userId: id }, 'user added');
+      reply.code(201);
+      return { message: 'Utilisateur ajouté' };
+    },
+  );
+
+  app.delete<{ Params: { id: string } }>(
+    '/users/:id',
+    { schema: deleteSchema, onRequest: auth.requireAdmin },
+    async (request) => {
+      const { id } = request.params;
+      const deleted = await store.delete(id, await tokens.keysOfUser(id));
+      if (!deleted) throw appError('USER_NOT_FOUND');
+      request.log.info({ userId: id }, 'user deleted');
+      return { message: 'Utilisateur supprimé' };
+    },
+  );
+}
