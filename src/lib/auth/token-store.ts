@@ -48,11 +48,7 @@ export class TokenStore {
   /** Revokes one token; true when it existed. */
   async revoke(token: string, userId: string): Promise<boolean> {
     const digest = tokenDigest(token);
-    const results = await this.redis
-      .multi()
-      .del(this.tokenKey(digest))
-      .srem(this.userTokensKey(userId), digest)
-      .exec();
+    const results = await this.redis.multi().del(this.tokenKey(digest)).srem(this.userTokensKey(userId), digest).exec();
     return results?.[0]?.[1] === 1;
   }
 

@@ -149,4 +149,3 @@ export const ERROR_SCHEMA = {
 export function errorResponses(...statuses: number[]): Record<number, typeof ERROR_SCHEMA> {
   return Object.fromEntries(statuses.map((s) => [s, ERROR_SCHEMA]));
 }
-

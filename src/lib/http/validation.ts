@@ -10,7 +10,10 @@ const textAjv = new Ajv({ ...common, coerceTypes: true });
 export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) => {
   const ajv = httpPart === 'body' ? bodyAjv : textAjv;
   const validate = ajv.compile(schema as object);
-  return (data: unknown) => (validate(data) ? { value: data } : { error: Object.assign(new Error('validation failed'), { validation: validate.errors }) }) as never;
+  return (data: unknown) =>
+    (validate(data)
+      ? { value: data }
+      : { error: Object.assign(new Error('validation failed'), { validation: validate.errors }) }) as never;
 };
 
 interface AjvIssue {

@@ -13,7 +13,9 @@ export function parseQuotesFile(text: string): string[] {
   return body
     .map((line) => line.trim())
     .filter((line) => line.length > 0)
-    .map((line) => (line.length >= 2 && line.startsWith('"') && line.endsWith('"') ? line.slice(1, -1).replace(/""/g, '"') : line));
+    .map((line) =>
+      line.length >= 2 && line.startsWith('"') && line.endsWith('"') ? line.slice(1, -1).replace(/""/g, '"') : line,
+    );
 }
 
 /** Splits RFC 4180 CSV text into rows of fields (quoted fields, doubled quotes, CRLF). */

@@ -1,4 +1,4 @@
-import { serve, runEntry } from '../../lib/http/server.ts';
+import { runEntry, serve } from '../../lib/http/server.ts';
 import { buildApp } from './app.ts';
 import { loadConfig } from './config.ts';
 

@@ -1,11 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import {
-  type Authenticator,
-  burnPasswordCheck,
-  hashPassword,
-  type TokenStore,
-  verifyPassword,
-} from '../../lib/auth/index.ts';
+import { type Authenticator, burnPasswordCheck, hashPassword, type TokenStore, verifyPassword } from '../../lib/auth/index.ts';
 import { AppError, appError } from '../../lib/errors/index.ts';
 import { normalizeUserId } from '../../lib/http/schemas.ts';
 import type { UsersConfig } from './config.ts';
