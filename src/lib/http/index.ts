@@ -38,6 +38,8 @@ export interface AppOptions {
   readonly docs?: boolean;
   /** Replace the JSON logger (tests pass `false` to keep output quiet). */
   readonly logger?: boolean;
+  /** Where the JSON log lines go instead of stdout (tests capture them to check redaction). */
+  readonly logStream?: NodeJS.WritableStream;
 }
 
 const FASTIFY_CODE_TO_ERROR: Record<string, ErrorCode> = {
@@ -55,7 +57,10 @@ const FASTIFY_CODE_TO_ERROR: Record<string, ErrorCode> = {
 export async function createServiceApp(options: AppOptions): Promise<FastifyInstance> {
   const { config } = options;
   const app = Fastify({
-    logger: options.logger === false ? false : loggerOptions(config.serviceName, config.logLevel),
+    logger:
+      options.logger === false
+        ? false
+        : { ...loggerOptions(config.serviceName, config.logLevel), ...(options.logStream ? { stream: options.logStream } : {}) },
     bodyLimit: config.bodyLimitBytes,
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),

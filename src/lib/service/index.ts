@@ -34,6 +34,8 @@ export interface ServiceDefinition {
 export interface BuildOptions {
   /** false silences the JSON logger (tests). */
   readonly logger?: boolean;
+  /** Where the JSON log lines go instead of stdout (tests capture them). */
+  readonly logStream?: NodeJS.WritableStream;
   /** Build the routes without touching Redis (OpenAPI generation). */
   readonly docsOnly?: boolean;
 }
@@ -48,7 +50,7 @@ export async function buildService(
   definition: ServiceDefinition,
   options: BuildOptions = {},
 ): Promise<FastifyInstance> {
-  const app = await createServiceApp({ config, logger: options.logger });
+  const app = await createServiceApp({ config, logger: options.logger, logStream: options.logStream });
   const redis = createRedis({
     url: config.redisUrl,
     commandTimeoutMs: config.redisCommandTimeoutMs,
