@@ -27,7 +27,8 @@ const MAX_CREDENTIAL_LENGTH = 512;
 export function readCredential(header: string | undefined): string | null {
   if (header === undefined) return null;
   const value = header.trim();
-  const token = /^bearer\s+/i.test(value) ? value.replace(/^bearer\s+/i, '').trim() : value;
+  // `Bearer` alone (the header trimmed) is a scheme without a token, not a token.
+  const token = /^bearer(\s+|$)/i.test(value) ? value.replace(/^bearer(\s+|$)/i, '') : value;
   return token.length === 0 || token.length > MAX_CREDENTIAL_LENGTH ? null : token;
 }
 

@@ -21,6 +21,7 @@ export const ERRORS = {
   USER_NAME_TAKEN: { status: 409, message: 'Ce nom est déjà utilisé' },
   USER_NOT_FOUND: { status: 404, message: 'Utilisateur non trouvé' },
   PASSWORD_REQUIRED: { status: 400, message: 'Mot de passe requis' },
+  QUOTE_TEXT_REQUIRED: { status: 400, message: 'quote est requis' },
   VALIDATION_FAILED: { status: 400, message: 'Requête invalide' },
   INVALID_JSON: { status: 400, message: 'Corps JSON invalide' },
   BODY_TOO_LARGE: { status: 413, message: 'Corps de requête trop volumineux' },

@@ -70,6 +70,8 @@ export async function createServiceApp(options: AppOptions): Promise<FastifyInst
     ajv: { customOptions: { strict: false } },
   });
   app.setValidatorCompiler(validatorCompiler);
+  // Fastify parses text/plain by default; the API takes JSON only, so it must answer 415.
+  app.removeContentTypeParser('text/plain');
   app.decorateRequest('principal', null);
 
   app.addHook('onRequest', async (request, reply) => {

@@ -1,7 +1,8 @@
 /** A user id: a short slug (`alice`, `42`, `user-7`) or a non-negative integer, as clients send either. */
 export const USER_ID_SCHEMA = {
   anyOf: [
-    { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' },
+    // minLength first, so an empty id reads as a missing one (the contract's message), not a bad format.
+    { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9_-]{1,64}$' },
     { type: 'integer', minimum: 0, maximum: 9_007_199_254_740_991 },
   ],
   description: 'User id: a slug of letters, digits, _ or - (at most 64), or a non-negative integer',

@@ -4,7 +4,8 @@ import type { FastifySchemaCompiler } from 'fastify';
 // Bodies are checked strictly (a number where a string is expected is a 400);
 // query strings and path parameters are text on the wire, so they are coerced.
 const common: Options = { removeAdditional: true, useDefaults: true, allErrors: false, strict: false };
-const bodyAjv = new Ajv({ ...common, coerceTypes: false });
+// verbose: issues carry the offending value, so a blank string can be told apart from a malformed one.
+const bodyAjv = new Ajv({ ...common, coerceTypes: false, verbose: true });
 const textAjv = new Ajv({ ...common, coerceTypes: true });
 
 export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) => {
@@ -21,12 +22,16 @@ interface AjvIssue {
   instancePath: string;
   params: Record<string, unknown>;
   message?: string;
+  /** The offending value (body issues only). */
+  data?: unknown;
 }
 
 /** True when the issue means "a required field is absent or empty". */
 export function isMissingField(issue: AjvIssue): boolean {
   if (issue.keyword === 'required') return true;
   if (issue.keyword === 'minLength' && issue.params.limit === 1) return true;
+  // Only blanks where a pattern is expected (an id of spaces) is an empty field, as the contract reads it.
+  if (issue.keyword === 'pattern' && typeof issue.data === 'string' && issue.data.trim() === '') return true;
   // No body at all, or a body that is not an object.
   return issue.keyword === 'type' && issue.instancePath === '';
 }

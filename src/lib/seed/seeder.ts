@@ -1,8 +1,9 @@
 import type { FastifyBaseLogger } from 'fastify';
 
 /**
- * Runs a service's one-time seeding at start-up and keeps retrying in the
- * background while Redis is unreachable; readiness reports `done` meanwhile.
+ * Runs a service's one-time seeding at start-up (and again when Redis
+ * reconnects, see `reseed`) and keeps retrying in the background while Redis
+ * is unreachable; readiness reports `done` meanwhile.
  * Exactly-once across replicas is the store's job (an atomic script), not this.
  */
 export class Seeder {
@@ -10,6 +11,8 @@ export class Seeder {
   private lastError: unknown;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private started = false;
+  private running = false;
 
   constructor(
     private readonly name: string,
@@ -27,7 +30,21 @@ export class Seeder {
 
   /** Tries once now; on failure schedules retries and resolves anyway. */
   async start(): Promise<void> {
+    this.started = true;
     await this.attempt(1);
+  }
+
+  /**
+   * Seeds again after Redis came back: a restarted Redis without persistence is
+   * an empty database, which a process start would seed too. The store's script
+   * makes this a no-op when the data is still there.
+   */
+  reseed(): void {
+    if (!this.started || this.stopped || this.running) return;
+    clearTimeout(this.timer);
+    // Not ready until we know the data is there again.
+    this.state = 'pending';
+    void this.attempt(1);
   }
 
   stop(): void {
@@ -37,6 +54,7 @@ export class Seeder {
 
   private async attempt(n: number): Promise<void> {
     if (this.stopped) return;
+    this.running = true;
     try {
       const inserted = await this.seed();
       this.state = 'done';
@@ -49,6 +67,8 @@ export class Seeder {
       this.log.warn({ seed: this.name, err, retryInMs: delay }, 'seeding failed, will retry');
       this.timer = setTimeout(() => void this.attempt(n + 1), delay);
       this.timer.unref();
+    } finally {
+      this.running = false;
     }
   }
 }

@@ -89,7 +89,20 @@ export async function buildService(
   if (!options.docsOnly && config.adminKeyIsDefault) {
     app.log.warn('ADMIN_KEY is not set: using the local default admin key (never do this in production)');
   }
-  if (seeding) app.addHook('onReady', () => seeder.start());
+  if (!seeding && !options.docsOnly) {
+    // As the seeding services do: `ready()` waits (bounded) for the connection, so the
+    // first requests are not refused with 503 while it is still being established.
+    app.addHook('onReady', async () => {
+      await waitForRedis(redis, 3_000).catch((err: unknown) =>
+        app.log.warn({ err }, 'redis not reachable at start-up, answering 503 until it is'),
+      );
+    });
+  }
+  if (seeding) {
+    app.addHook('onReady', () => seeder.start());
+    // Every reconnection may land on an empty Redis (restarted without persistence).
+    redis.on('ready', () => seeder.reseed());
+  }
   app.addHook('onClose', async () => {
     seeder.stop();
     redis.disconnect();

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { type Env, EnvReader, readServiceConfig, type ServiceConfig } from '../../lib/config/index.ts';
 
 export interface QuotesConfig extends ServiceConfig {
@@ -20,6 +21,9 @@ export function loadConfig(env: Env): QuotesConfig {
     pageCap: reader.int('QUOTES_PAGE_CAP', 1_000, 1_000, 100_000),
     maxQuoteLength: reader.int('QUOTE_MAX_LENGTH', 1_000, 10, 10_000),
   };
+  if (config.seedOnStart && !existsSync(config.seedFile)) {
+    reader.problem(`QUOTES_SEED_FILE points to a missing file: ${config.seedFile}`);
+  }
   reader.done();
   return Object.freeze(config);
 }

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Authenticator } from '../../lib/auth/index.ts';
-import { AppError, appError } from '../../lib/errors/index.ts';
+import { appError, ERRORS } from '../../lib/errors/index.ts';
 import { normalizeUserId } from '../../lib/http/schemas.ts';
 import type { QuotesConfig } from './config.ts';
 import type { Quote, QuoteStore } from './quote-store.ts';
@@ -73,10 +73,14 @@ export async function quotesRoutes(app: FastifyInstance, { config, store, auth }
 
   app.put<{ Params: { id: number }; Body: { quote: string } }>(
     '/quotes/:id',
-    { schema: updateSchema(config.maxQuoteLength), onRequest: auth.requireUser },
+    {
+      schema: updateSchema(config.maxQuoteLength),
+      onRequest: auth.requireUser,
+      config: { missingMessage: ERRORS.QUOTE_TEXT_REQUIRED.message },
+    },
     async (request) => {
       const text = meaningful(request.body.quote);
-      if (text === null) throw new AppError('VALIDATION_FAILED', 'quote est requis');
+      if (text === null) throw appError('QUOTE_TEXT_REQUIRED');
       const result = await store.update(request.params.id, text, actorOf(request.principal));
       const quote: Quote = unwrap(result);
       request.log.info({ quoteId: quote.id }, 'quote updated');

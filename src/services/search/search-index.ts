@@ -27,9 +27,11 @@ export class FoldedIndex {
   search(foldedKeyword: string, limit: number): Quote[] {
     const found: Quote[] = [];
     if (foldedKeyword.length === 0) return found;
+    // Folded as the quotes were: a separator in the keyword would otherwise match across two quotes.
+    const keyword = foldedKeyword.replaceAll(SEPARATOR, ' ');
     let from = 0;
     while (found.length < limit) {
-      const at = this.haystack.indexOf(foldedKeyword, from);
+      const at = this.haystack.indexOf(keyword, from);
       if (at < 0) break;
       const i = this.quoteAt(at);
       found.push(this.quotes[i] as Quote);

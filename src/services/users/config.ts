@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { type Env, EnvReader, readServiceConfig, type ServiceConfig } from '../../lib/config/index.ts';
 
 export interface UsersConfig extends ServiceConfig {
@@ -16,6 +17,9 @@ export function loadConfig(env: Env): UsersConfig {
     seedOnStart: reader.bool('SEED_ON_START', true),
     minPasswordLength: reader.int('PASSWORD_MIN_LENGTH', 8, 1, 128),
   };
+  if (config.seedOnStart && !existsSync(config.seedFile)) {
+    reader.problem(`USERS_SEED_FILE points to a missing file: ${config.seedFile}`);
+  }
   reader.done();
   return Object.freeze(config);
 }

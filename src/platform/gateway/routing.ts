@@ -1,0 +1,38 @@
+/** The upstream services the gateway routes to. */
+export type UpstreamName = 'users' | 'quotes' | 'search';
+
+/**
+ * The original Traefik rules: `PathPrefix(/quotes)` and `PathPrefix(/search)`
+ * go to their services, everything else (`/`, `/users…`) to users. The path
+ * is matched as sent, like Traefik; the query string is not part of it.
+ */
+export function upstreamFor(path: string): UpstreamName {
+  if (path.startsWith('/quotes')) return 'quotes';
+  if (path.startsWith('/search')) return 'search';
+  return 'users';
+}
+
+/**
+ * True for `/metrics` and `/<anything>/metrics`: scrape endpoints stay on the
+ * private network. The path is percent-decoded and its slashes collapsed
+ * first, because the services' router would decode `/%6Detrics` or accept
+ * `/metrics/` and answer the real thing.
+ */
+export function isPrivatePath(path: string): boolean {
+  let decoded = path;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    // An invalid escape is left as sent; the upstream router rejects it.
+  }
+  const normalized = decoded
+    .replace(/\/{2,}/g, '/')
+    .replace(/\/+$/, '')
+    .toLowerCase();
+  return /^(\/[^/]+)?\/metrics$/.test(normalized);
+}
+
+/** The gateway's own documentation routes (never proxied, never rate-limited). */
+export function isDocsPath(path: string): boolean {
+  return path === '/apidocs' || path.startsWith('/apidocs/');
+}

@@ -1,0 +1,14 @@
+export { BACKOFF_MAX_MS, BACKOFF_START_MS, type ChildEvent, type ChildSpec, type Probe, STABLE_AFTER_MS } from './child.ts';
+export { DEFAULT_HOME, loadConfig, type PlatformPorts, type RunnerConfig } from './config.ts';
+export { PlatformError, REDIS_MISSING_MESSAGE } from './errors.ts';
+export {
+  findExecutable,
+  type PlatformHandle,
+  type PlatformUrls,
+  platformChildren,
+  type StartOptions,
+  startPlatform,
+} from './platform.ts';
+export { assertPortFree, FatalProbeError, httpProbe, redisProbe } from './probes.ts';
+export { formatEvent, formatUrls } from './report.ts';
+export { Supervisor, type SupervisorEvent, type SupervisorOptions } from './supervisor.ts';

@@ -1,0 +1,504 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import type { Env } from '../../src/lib/config/index.ts';
+import { buildGateway } from '../../src/platform/gateway/app.ts';
+import { loadConfig } from '../../src/platform/gateway/config.ts';
+import { buildPlatformOpenApi, mergeOpenApi, type OpenApiDocument } from '../../src/platform/gateway/openapi.ts';
+import { FixedWindowLimiter } from '../../src/platform/gateway/rate-limit.ts';
+import { isPrivatePath, upstreamFor } from '../../src/platform/gateway/routing.ts';
+
+interface Echo {
+  upstream: string;
+  method: string;
+  url: string;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+  bodyLength: number;
+  bodySha256: string;
+}
+
+interface Upstream {
+  readonly name: string;
+  readonly url: string;
+  readonly server: Server;
+  /** Every request the upstream received, in order. */
+  readonly seen: Echo[];
+  /** Requests whose connection closed before the upstream answered. */
+  aborted: number;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const BIG_BODY_BYTES = 3 * 1024 * 1024;
+
+/** A real node:http server answering what it received as JSON; `/slow…` waits 2 s first. */
+async function startUpstream(name: string): Promise<Upstream> {
+  const upstream: Upstream = { name, url: '', server: createServer(), seen: [], aborted: 0 };
+  upstream.server.on('request', (req: IncomingMessage, res) => {
+    const hash = createHash('sha256');
+    const small: Buffer[] = [];
+    let length = 0;
+    req.on('data', (chunk: Buffer) => {
+      hash.update(chunk);
+      length += chunk.length;
+      if (length <= 65_536) small.push(chunk);
+    });
+    req.on('end', () => {
+      const echo: Echo = {
+        upstream: name,
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+        body: length <= 65_536 ? Buffer.concat(small).toString('utf8') : '',
+        bodyLength: length,
+        bodySha256: hash.digest('hex'),
+      };
+      upstream.seen.push(echo);
+      const answer = () => {
+        const payload = JSON.stringify(echo);
+        res.writeHead(req.method === 'POST' ? 201 : 200, {
+          'content-type': 'application/json',
+          'x-upstream': name,
+          'set-cookie': ['a=1', 'b=2'],
+          'keep-alive': 'timeout=5',
+        });
+        res.end(payload);
+      };
+      if (req.url?.startsWith('/slow') || req.url?.startsWith('/quotes/slow')) {
+        const timer = setTimeout(answer, 2_000);
+        res.on('close', () => {
+          if (!res.writableFinished) {
+            upstream.aborted += 1;
+            clearTimeout(timer);
+          }
+        });
+      } else {
+        answer();
+      }
+    });
+  });
+  upstream.server.listen(0, '127.0.0.1');
+  await once(upstream.server, 'listening');
+  const { port } = upstream.server.address() as AddressInfo;
+  return Object.assign(upstream, { url: `http://127.0.0.1:${port}` });
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+const upstreams: Record<'users' | 'quotes' | 'search', Upstream> = {} as never;
+const gateways: FastifyInstance[] = [];
+let openapi: OpenApiDocument;
+
+/** A listening gateway in front of the echo upstreams; `env` overrides its defaults. */
+async function startGateway(env: Env = {}): Promise<string> {
+  const config = loadConfig({
+    USERS_URL: upstreams.users.url,
+    QUOTES_URL: upstreams.quotes.url,
+    SEARCH_URL: upstreams.search.url,
+    RATE_LIMIT_PER_MINUTE: '0',
+    ...env,
+  });
+  const app = await buildGateway(config, { logger: false, openapi });
+  gateways.push(app);
+  return app.listen({ host: '127.0.0.1', port: 0 });
+}
+
+async function echoOf(response: Response): Promise<Echo> {
+  assert.match(response.headers.get('content-type') ?? '', /application\/json/);
+  return (await response.json()) as Echo;
+}
+
+before(
+  async () => {
+    upstreams.users = await startUpstream('users');
+    upstreams.quotes = await startUpstream('quotes');
+    upstreams.search = await startUpstream('search');
+    openapi = await buildPlatformOpenApi();
+  },
+  { timeout: 30_000 },
+);
+
+after(async () => {
+  await Promise.all(gateways.map((app) => app.close()));
+  for (const upstream of Object.values(upstreams)) {
+    upstream.server.closeAllConnections();
+    upstream.server.close();
+  }
+});
+
+describe('routing', { timeout: 30_000 }, () => {
+  let base: string;
+  before(async () => {
+    base = await startGateway();
+  });
+
+  const cases = [
+    ['GET', '/quotes/1', 'quotes'],
+    ['GET', '/quotes', 'quotes'],
+    ['GET', '/search?keyword=x', 'search'],
+    ['GET', '/users/login', 'users'],
+    ['POST', '/users/login', 'users'],
+    ['GET', '/', 'users'],
+    ['DELETE', '/users/7', 'users'],
+    ['GET', '/anything-else', 'users'],
+  ] as const;
+  for (const [method, path, expected] of cases) {
+    test(`${method} ${path} → ${expected} service, path and query unchanged`, async () => {
+      const response = await fetch(`${base}${path}`, { method });
+      const echo = await echoOf(response);
+      assert.equal(echo.upstream, expected);
+      assert.equal(echo.method, method);
+      assert.equal(echo.url, path);
+      assert.equal(response.headers.get('x-upstream'), expected);
+    });
+  }
+
+  test('upstream status and headers come back, Set-Cookie kept whole, hop-by-hop dropped', async () => {
+    const response = await fetch(`${base}/quotes`, {
+      method: 'POST',
+      body: '{}',
+      headers: { 'content-type': 'application/json' },
+    });
+    assert.equal(response.status, 201);
+    assert.deepEqual(response.headers.getSetCookie(), ['a=1', 'b=2']);
+    assert.notEqual(response.headers.get('keep-alive'), 'timeout=5');
+    await response.arrayBuffer();
+  });
+
+  test('upstreamFor and isPrivatePath follow the original rules', () => {
+    assert.equal(upstreamFor('/quotes/random'), 'quotes');
+    assert.equal(upstreamFor('/search'), 'search');
+    assert.equal(upstreamFor('/users'), 'users');
+    assert.equal(upstreamFor('/'), 'users');
+    for (const path of ['/metrics', '/metrics/', '/quotes/metrics', '/users/metrics', '//metrics', '/%6Detrics', '/METRICS']) {
+      assert.equal(isPrivatePath(path), true, path);
+    }
+    for (const path of ['/quotes/1', '/metricsx', '/a/b/metrics', '/quotes/metrics-board']) {
+      assert.equal(isPrivatePath(path), false, path);
+    }
+  });
+});
+
+describe('request relaying', { timeout: 30_000 }, () => {
+  let base: string;
+  before(async () => {
+    base = await startGateway();
+  });
+
+  test('a POST JSON body reaches the upstream byte for byte', async () => {
+    const body = JSON.stringify({ user_id: 1, quote: 'Mille millions de mille sabords !' });
+    const response = await fetch(`${base}/quotes`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+    });
+    const echo = await echoOf(response);
+    assert.equal(echo.body, body);
+    assert.equal(echo.headers['content-type'], 'application/json');
+    assert.equal(echo.headers['content-length'], String(Buffer.byteLength(body)));
+  });
+
+  test('a large body is streamed through, not refused by a gateway body limit', async () => {
+    const body = Buffer.alloc(BIG_BODY_BYTES, 'x');
+    const response = await fetch(`${base}/quotes`, { method: 'PUT', headers: { 'content-type': 'text/plain' }, body });
+    const echo = await echoOf(response);
+    assert.equal(echo.bodyLength, BIG_BODY_BYTES);
+    assert.equal(echo.bodySha256, createHash('sha256').update(body).digest('hex'));
+  });
+
+  test('a chunked upload without Content-Length arrives whole', async () => {
+    const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = httpRequest(`${base}/users`, { method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          text += chunk;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      });
+      req.on('error', reject);
+      req.write('{"name":');
+      setTimeout(() => req.end('"Alice"}'), 50);
+    });
+    assert.equal(status, 201);
+    const echo = JSON.parse(text) as Echo;
+    assert.equal(echo.body, '{"name":"Alice"}');
+    assert.equal(echo.headers['transfer-encoding'], 'chunked');
+  });
+
+  test('x-request-id: a sane client id is kept, forwarded and returned', async () => {
+    const response = await fetch(`${base}/quotes/1`, { headers: { 'x-request-id': 'client-id.42:a_b' } });
+    const echo = await echoOf(response);
+    assert.equal(echo.headers['x-request-id'], 'client-id.42:a_b');
+    assert.equal(response.headers.get('x-request-id'), 'client-id.42:a_b');
+  });
+
+  test('x-request-id: an absent or unsafe id is replaced by a generated UUID, the same on both sides', async () => {
+    for (const headers of [{}, { 'x-request-id': 'not safe <script>' }, { 'x-request-id': 'a'.repeat(129) }] as Record<
+      string,
+      string
+    >[]) {
+      const response = await fetch(`${base}/quotes/1`, { headers });
+      const echo = await echoOf(response);
+      const returned = response.headers.get('x-request-id') ?? '';
+      assert.match(returned, UUID);
+      assert.equal(echo.headers['x-request-id'], returned);
+    }
+  });
+
+  test('x-forwarded-for/-proto/-host are set, and a client-sent X-Forwarded-For is not believed', async () => {
+    const response = await fetch(`${base}/search?keyword=x`, { headers: { 'x-forwarded-for': '6.6.6.6' } });
+    const echo = await echoOf(response);
+    assert.match(String(echo.headers['x-forwarded-for']), /^(::ffff:)?127\.0\.0\.1$/);
+    assert.equal(echo.headers['x-forwarded-proto'], 'http');
+    assert.equal(echo.headers['x-forwarded-host'], new URL(base).host);
+    assert.equal(echo.headers.host, new URL(base).host);
+  });
+
+  test('with TRUST_PROXY the forwarding chain is extended', async () => {
+    const trusting = await startGateway({ TRUST_PROXY: 'true' });
+    const response = await fetch(`${trusting}/search`, {
+      headers: { 'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'haddock.example' },
+    });
+    const echo = await echoOf(response);
+    assert.match(String(echo.headers['x-forwarded-for']), /^203\.0\.113\.9, (::ffff:)?127\.0\.0\.1$/);
+    assert.equal(echo.headers['x-forwarded-proto'], 'https');
+    assert.equal(echo.headers['x-forwarded-host'], 'haddock.example');
+  });
+
+  test('headers named by Connection and other hop-by-hop headers are not forwarded', async () => {
+    const text = await new Promise<string>((resolve, reject) => {
+      const req = httpRequest(
+        `${base}/quotes/1`,
+        { headers: { connection: 'keep-alive, x-hop', 'x-hop': 'secret', te: 'trailers', 'proxy-authorization': 'Basic x' } },
+        (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            body += chunk;
+          });
+          res.on('end', () => resolve(body));
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+    const echo = JSON.parse(text) as Echo;
+    assert.equal(echo.headers['x-hop'], undefined);
+    assert.equal(echo.headers.te, undefined);
+    assert.equal(echo.headers['proxy-authorization'], undefined);
+  });
+
+  for (const path of ['/metrics', '/quotes/metrics', '/users/metrics', '/search/metrics', '/metrics/', '/%6Detrics?x=1']) {
+    test(`GET ${path} → 404 JSON, never proxied`, async () => {
+      const before = Object.values(upstreams).reduce((n, u) => n + u.seen.length, 0);
+      const response = await fetch(`${base}${path}`);
+      assert.equal(response.status, 404);
+      assert.deepEqual(await response.json(), { error: 'Route non trouvée' });
+      assert.equal(
+        Object.values(upstreams).reduce((n, u) => n + u.seen.length, 0),
+        before,
+      );
+    });
+  }
+
+  test('a client that gives up mid-request does not crash the gateway, and the upstream request is cancelled', async () => {
+    const abortedBefore = upstreams.quotes.aborted;
+    await assert.rejects(fetch(`${base}/quotes/slow`, { signal: AbortSignal.timeout(150) }));
+    const deadline = Date.now() + 2_000;
+    while (upstreams.quotes.aborted === abortedBefore && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(upstreams.quotes.aborted, abortedBefore + 1);
+    const response = await fetch(`${base}/quotes/1`);
+    assert.equal(response.status, 200);
+    await response.arrayBuffer();
+  });
+});
+
+describe('upstream failures', { timeout: 30_000 }, () => {
+  test('upstream down → 502 {"error":"Service amont injoignable"} within 2 s', async () => {
+    const base = await startGateway({ QUOTES_URL: `http://127.0.0.1:${await freePort()}` });
+    const started = Date.now();
+    const response = await fetch(`${base}/quotes/1`);
+    assert.ok(Date.now() - started < 2_000, `answered after ${Date.now() - started} ms`);
+    assert.equal(response.status, 502);
+    assert.deepEqual(await response.json(), { error: 'Service amont injoignable' });
+    assert.match(response.headers.get('x-request-id') ?? '', UUID);
+  });
+
+  test('upstream down with a request body → 502, and the connection is not left stuck', async () => {
+    const base = await startGateway({ QUOTES_URL: `http://127.0.0.1:${await freePort()}` });
+    const response = await fetch(`${base}/quotes`, { method: 'POST', body: Buffer.alloc(200_000, 'y') });
+    assert.equal(response.status, 502);
+    assert.deepEqual(await response.json(), { error: 'Service amont injoignable' });
+  });
+
+  test('slow upstream (UPSTREAM_TIMEOUT_MS=300) → 504 {"error":"Service amont trop lent"}', async () => {
+    const base = await startGateway({ UPSTREAM_TIMEOUT_MS: '300' });
+    const started = Date.now();
+    const response = await fetch(`${base}/slow`);
+    const elapsed = Date.now() - started;
+    assert.equal(response.status, 504);
+    assert.deepEqual(await response.json(), { error: 'Service amont trop lent' });
+    assert.ok(elapsed >= 250 && elapsed < 1_500, `answered after ${elapsed} ms`);
+  });
+});
+
+describe('rate limit', { timeout: 30_000 }, () => {
+  test('RATE_LIMIT_PER_MINUTE=3: the 4th request → 429 with Retry-After and X-RateLimit-* headers', async () => {
+    const base = await startGateway({ RATE_LIMIT_PER_MINUTE: '3' });
+    for (let i = 1; i <= 3; i++) {
+      const response = await fetch(`${base}/quotes/${i}`);
+      assert.equal(response.status, 200);
+      assert.equal(response.headers.get('x-ratelimit-limit'), '3');
+      assert.equal(response.headers.get('x-ratelimit-remaining'), String(3 - i));
+      await response.arrayBuffer();
+    }
+    const seenBefore = upstreams.quotes.seen.length;
+    const limited = await fetch(`${base}/quotes/4`);
+    assert.equal(limited.status, 429);
+    assert.equal(await limited.text(), '{"error":"Trop de requêtes, réessayez plus tard"}');
+    const retryAfter = Number(limited.headers.get('retry-after'));
+    assert.ok(retryAfter > 0 && retryAfter <= 60, `Retry-After ${limited.headers.get('retry-after')}`);
+    assert.equal(limited.headers.get('x-ratelimit-limit'), '3');
+    assert.equal(limited.headers.get('x-ratelimit-remaining'), '0');
+    assert.equal(upstreams.quotes.seen.length, seenBefore, 'a limited request must not reach the service');
+
+    const docs = await fetch(`${base}/apidocs/json`);
+    assert.equal(docs.status, 200, '/apidocs is exempt');
+    await docs.arrayBuffer();
+  });
+
+  test('RATE_LIMIT_PER_MINUTE=0: no limit after 30 requests', async () => {
+    const base = await startGateway({ RATE_LIMIT_PER_MINUTE: '0' });
+    for (let i = 0; i < 30; i++) {
+      const response = await fetch(`${base}/search?keyword=${i}`);
+      assert.equal(response.status, 200, `request ${i + 1}`);
+      assert.equal(response.headers.get('x-ratelimit-limit'), null);
+      await response.arrayBuffer();
+    }
+  });
+
+  test('FixedWindowLimiter resets after the window and stays bounded', () => {
+    let now = 0;
+    const limiter = new FixedWindowLimiter({ limit: 2, windowMs: 1_000, maxKeys: 3, now: () => now });
+    assert.equal(limiter.hit('a').allowed, true);
+    assert.equal(limiter.hit('a').allowed, true);
+    const third = limiter.hit('a');
+    assert.equal(third.allowed, false);
+    assert.equal(third.resetSeconds, 1);
+    now = 1_000;
+    assert.equal(limiter.hit('a').allowed, true, 'a new window opens');
+    for (const key of ['b', 'c', 'd', 'e']) limiter.hit(key);
+    assert.equal(limiter.size, 3);
+    now = 5_000;
+    limiter.sweep();
+    assert.equal(limiter.size, 0);
+    limiter.close();
+  });
+});
+
+describe('API documentation', { timeout: 30_000 }, () => {
+  let base: string;
+  before(async () => {
+    base = await startGateway();
+  });
+
+  test('GET /apidocs/json is one OpenAPI 3 document with the paths of all three services', async () => {
+    const response = await fetch(`${base}/apidocs/json`);
+    assert.equal(response.status, 200);
+    const doc = (await response.json()) as OpenApiDocument;
+    assert.match(doc.openapi, /^3\./);
+    assert.equal(typeof doc.info.title, 'string');
+    for (const path of [
+      '/quotes',
+      '/quotes/{id}',
+      '/quotes/random',
+      '/users/login',
+      '/users',
+      '/',
+      '/search',
+      '/search/health',
+    ]) {
+      assert.ok(path in doc.paths, `missing ${path}`);
+    }
+    assert.ok(doc.paths['/users/login']?.post, 'POST /users/login documented');
+    assert.ok(doc.paths['/quotes']?.get && doc.paths['/quotes']?.post, 'GET and POST /quotes documented');
+    assert.ok(doc.components.securitySchemes.token, 'security scheme kept');
+    for (const path of Object.keys(doc.paths)) {
+      assert.doesNotMatch(path, /^\/apidocs|metrics$/, `${path} must not be documented`);
+    }
+  });
+
+  test('GET /apidocs answers the Swagger UI page (HTML)', async () => {
+    const response = await fetch(`${base}/apidocs`);
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get('content-type') ?? '', /text\/html/);
+    assert.match(await response.text(), /swagger/i);
+  });
+
+  test('buildGateway without a document builds it from the services', async () => {
+    const app = await buildGateway(loadConfig({}), { logger: false });
+    try {
+      const response = await app.inject({ url: '/apidocs/json' });
+      assert.equal(response.statusCode, 200);
+      assert.ok('/quotes/{id}' in (response.json() as OpenApiDocument).paths);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe('mergeOpenApi', { timeout: 30_000 }, () => {
+  const op = (summary: string) => ({ summary, responses: { 200: { description: 'ok' } } });
+
+  test('unites paths in order and drops /apidocs and /metrics routes', () => {
+    const merged = mergeOpenApi([
+      {
+        openapi: '3.0.3',
+        paths: { '/users': { get: op('u') }, '/apidocs/json': { get: op('d') }, '/metrics': { get: op('m') } },
+      },
+      { openapi: '3.0.3', paths: { '/quotes': { get: op('q') }, '/apidocs': { get: op('d') } } },
+    ]);
+    assert.deepEqual(Object.keys(merged.paths), ['/users', '/quotes']);
+    assert.equal(merged.openapi, '3.0.3');
+    assert.ok('token' in merged.components.securitySchemes);
+  });
+
+  test('merges methods of one path from two documents, and refuses the same method twice', () => {
+    const merged = mergeOpenApi([{ paths: { '/x': { get: op('a') } } }, { paths: { '/x': { post: op('b') } } }]);
+    assert.deepEqual(Object.keys(merged.paths['/x'] ?? {}), ['get', 'post']);
+    assert.throws(() => mergeOpenApi([{ paths: { '/x': { get: op('a') } } }, { paths: { '/x': { get: op('b') } } }]), /GET \/x/);
+  });
+
+  test('keeps identical schemas once and renames a different one with the same name, refs included', () => {
+    const quote = { type: 'object', properties: { id: { type: 'integer' } } };
+    const other = { type: 'string' };
+    const ref = { $ref: '#/components/schemas/def-0' };
+    const merged = mergeOpenApi([
+      {
+        components: { schemas: { 'def-0': quote, shared: other } },
+        paths: { '/a': { get: { responses: { 200: { content: { 'application/json': { schema: ref } } } } } } },
+      },
+      {
+        components: { schemas: { 'def-0': other, shared: other } },
+        paths: { '/b': { get: { responses: { 200: { content: { 'application/json': { schema: ref } } } } } } },
+      },
+    ]);
+    assert.deepEqual(Object.keys(merged.components.schemas).sort(), ['def-0', 'def-0_2', 'shared']);
+    assert.deepEqual(merged.components.schemas['def-0_2'], other);
+    assert.match(JSON.stringify(merged.paths['/a']), /"#\/components\/schemas\/def-0"/);
+    assert.match(JSON.stringify(merged.paths['/b']), /"#\/components\/schemas\/def-0_2"/);
+  });
+});
