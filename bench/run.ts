@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
-import { QuoteStore } from '../src/services/quotes/quote-store.ts';
 import { loadConfig } from '../src/platform/runner/config.ts';
 import { startPlatform } from '../src/platform/runner/index.ts';
+import { QuoteStore } from '../src/services/quotes/quote-store.ts';
 
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5);
 const CONNECTIONS = 10;
@@ -67,7 +67,13 @@ function print(rows: readonly Row[], floorRps: number): void {
   ]);
   const all = [header, ...lines];
   const widths = header.map((_, i) => Math.max(...all.map((l) => (l[i] ?? '').length)));
-  for (const line of all) console.log(line.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd());
+  for (const line of all)
+    console.log(
+      line
+        .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+        .join('  ')
+        .trimEnd(),
+    );
 }
 
 const varDir = await mkdtemp(join(tmpdir(), 'haddock-bench-'));
@@ -145,7 +151,9 @@ try {
   const texts = Array.from({ length: extra }, (_, i) => `${seedTexts[i % seedTexts.length]} n°${i}`);
   const started = performance.now();
   await store.appendMany(texts);
-  console.log(`loaded ${extra} quotes (catalogue ${await store.count()}) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  console.log(
+    `loaded ${extra} quotes (catalogue ${await store.count()}) in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  );
   redis.disconnect();
   // First search after the change rebuilds the in-memory index; time it once.
   const rebuild = performance.now();

@@ -4,7 +4,7 @@
 // free port for the run, or stops with the command to install one.
 import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
