@@ -622,3 +622,32 @@ test('GET /apidocs/json → an OpenAPI 3 document listing the quotes routes', as
     assert.ok(routes.includes(route), `${route} missing from ${routes.join(', ')}`);
   }
 });
+
+test('every write moves the catalogue version by exactly one', async (t) => {
+  const { prefix, app } = await setup(t);
+  const version = async () => BigInt((await redis.get(`${prefix}quotes:version`)) ?? '0');
+  const v0 = await version();
+  await app.inject(json('POST', '/quotes', { user_id: '0', quote: 'Tonnerre de Brest' }, ADMIN));
+  assert.equal(await version(), v0 + 1n);
+  await app.inject(json('PUT', '/quotes/416', { quote: 'Sapristi' }, ADMIN));
+  assert.equal(await version(), v0 + 2n);
+  await app.inject({ method: 'DELETE', url: '/quotes/416', headers: ADMIN });
+  assert.equal(await version(), v0 + 3n);
+});
+
+test('a catalogue emptied and refilled never reuses a version a cached copy may hold', async (t) => {
+  const { prefix, app } = await setup(t);
+  const before = await redis.get(`${prefix}quotes:version`);
+  // The database loses everything (a Redis restarted without persistence), then gets new data.
+  await redis.del(`${prefix}quotes`, `${prefix}quotes:version`, `${prefix}quotes:next-id`, `${prefix}quotes:seeded`);
+  const response = await app.inject(json('POST', '/quotes', { user_id: '0', quote: 'Nouvelle donne' }, ADMIN));
+  assert.equal(response.statusCode, 201);
+  const after = await redis.get(`${prefix}quotes:version`);
+  assert.notEqual(after, before);
+  assert.ok(BigInt(after ?? '0') > BigInt(before ?? '0'), `${after} should be past ${before}`);
+  const list = await app.inject({ url: '/quotes' });
+  assert.deepEqual(
+    list.json<Quote[]>().map((q) => q.quote),
+    ['Nouvelle donne'],
+  );
+});

@@ -78,9 +78,8 @@ export class TokenStore {
     return counts;
   }
 
-  /** Keys to delete, in the same transaction, when a user is removed. */
-  async keysOfUser(userId: string): Promise<string[]> {
-    const digests = await this.redis.smembers(this.userTokensKey(userId));
-    return [...digests.map((d) => this.tokenKey(d)), this.userTokensKey(userId)];
+  /** Where a user's sessions live, for revoking them atomically when the user is removed. */
+  sessionsOf(userId: string): { readonly setKey: string; readonly tokenKeyPrefix: string } {
+    return { setKey: this.userTokensKey(userId), tokenKeyPrefix: this.tokenKey('') };
   }
 }

@@ -25,6 +25,17 @@ export function quoteKeys(prefix: string) {
 
 export type QuoteKeys = ReturnType<typeof quoteKeys>;
 
+// A missing version key (a new or emptied database) starts from the server's
+// clock in microseconds, not from 1: a reader's cached copy from before the
+// loss can never carry a version number the new data reaches again.
+const BUMP_VERSION = `
+if redis.call('EXISTS', KEYS[3]) == 0 then
+  local t = redis.call('TIME')
+  redis.call('SET', KEYS[3], t[1] .. string.format('%06d', tonumber(t[2])))
+end
+redis.call('INCR', KEYS[3])
+`;
+
 // Every write is one atomic script: the data, the id counter and the version
 // move together, so no reader sees one without the other.
 const SEED = `
@@ -36,8 +47,7 @@ for i = 2, #ARGV, 2 do
 end
 local current = tonumber(redis.call('GET', KEYS[2]) or '0')
 if current < n then redis.call('SET', KEYS[2], n) end
-redis.call('INCR', KEYS[3])
-redis.call('SET', KEYS[4], ARGV[1])
+${BUMP_VERSION}redis.call('SET', KEYS[4], ARGV[1])
 return n
 `;
 
@@ -47,8 +57,7 @@ local quote = { id = id, quote = ARGV[1], created_at = ARGV[3] }
 if ARGV[2] ~= '' then quote.user_id = ARGV[2] end
 local json = cjson.encode(quote)
 redis.call('HSET', KEYS[1], id, json)
-redis.call('INCR', KEYS[3])
-return json
+${BUMP_VERSION}return json
 `;
 
 const APPEND_MANY = `
@@ -57,8 +66,7 @@ for i = 2, #ARGV do
   local id = first + i - 2
   redis.call('HSET', KEYS[1], id, cjson.encode({ id = id, quote = ARGV[i], created_at = ARGV[1] }))
 end
-redis.call('INCR', KEYS[3])
-return #ARGV - 1
+${BUMP_VERSION}return #ARGV - 1
 `;
 
 // ARGV: id, actor user id ('' for an admin), then for an update the new text and time.
@@ -75,14 +83,12 @@ quote.quote = ARGV[3]
 quote.updated_at = ARGV[4]
 json = cjson.encode(quote)
 redis.call('HSET', KEYS[1], ARGV[1], json)
-redis.call('INCR', KEYS[3])
-return json
+${BUMP_VERSION}return json
 `;
 
 const DELETE = `${OWNER_CHECK}
 redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('INCR', KEYS[3])
-return json
+${BUMP_VERSION}return json
 `;
 
 interface QuoteCommands {

@@ -88,7 +88,7 @@ export async function usersRoutes(app: FastifyInstance, { config, store, tokens,
     { schema: deleteSchema, onRequest: auth.requireAdmin },
     async (request) => {
       const { id } = request.params;
-      const deleted = await store.delete(id, await tokens.keysOfUser(id));
+      const deleted = await store.delete(id, tokens.sessionsOf(id));
       if (!deleted) throw appError('USER_NOT_FOUND');
       request.log.info({ userId: id }, 'user deleted');
       return { message: 'Utilisateur supprimé' };

@@ -55,14 +55,18 @@ if not id then return nil end
 return redis.call('HGET', KEYS[1], id)
 `;
 
-// KEYS[3..] are the user's session keys, deleted in the same step.
+// KEYS[3] is the user's token set; ARGV[2] the prefix of token keys. The
+// sessions are revoked in the same atomic step, so a login racing the delete
+// cannot leave a live token behind. (Token keys are derived inside the script:
+// fine on one Redis or Sentinel; a Cluster would need hash tags.)
 const DELETE = `
 local json = redis.call('HGET', KEYS[1], ARGV[1])
 if not json then return 0 end
 local user = cjson.decode(json)
 redis.call('HDEL', KEYS[1], ARGV[1])
 if redis.call('HGET', KEYS[2], user.name) == ARGV[1] then redis.call('HDEL', KEYS[2], user.name) end
-for i = 3, #KEYS do redis.call('DEL', KEYS[i]) end
+for _, digest in ipairs(redis.call('SMEMBERS', KEYS[3])) do redis.call('DEL', ARGV[2] .. digest) end
+redis.call('DEL', KEYS[3])
 return 1
 `;
 
@@ -70,7 +74,7 @@ interface UserCommands {
   usersSeed(k1: string, k2: string, k3: string, ...args: string[]): Promise<number>;
   usersCreate(k1: string, k2: string, ...args: string[]): Promise<'OK' | 'ID_TAKEN' | 'NAME_TAKEN'>;
   usersFindByName(k1: string, k2: string, name: string): Promise<string | null>;
-  usersDelete(numberOfKeys: number, ...keysAndArgs: string[]): Promise<number>;
+  usersDelete(k1: string, k2: string, k3: string, id: string, tokenKeyPrefix: string): Promise<number>;
 }
 
 /** Names are compared after Unicode NFC normalisation, so "Zoé" typed either way is one user. */
@@ -102,7 +106,7 @@ export class UserStore {
       redis.defineCommand('usersSeed', { numberOfKeys: 3, lua: SEED });
       redis.defineCommand('usersCreate', { numberOfKeys: 2, lua: CREATE });
       redis.defineCommand('usersFindByName', { numberOfKeys: 2, lua: FIND_BY_NAME });
-      redis.defineCommand('usersDelete', { lua: DELETE });
+      redis.defineCommand('usersDelete', { numberOfKeys: 3, lua: DELETE });
     }
   }
 
@@ -146,9 +150,8 @@ export class UserStore {
     return this.redis.hlen(this.keys.users);
   }
 
-  /** Deletes a user and the session keys given; false when the user did not exist. */
-  async delete(id: string, sessionKeys: readonly string[]): Promise<boolean> {
-    const keys = [this.keys.users, this.keys.byName, ...sessionKeys];
-    return (await this.redis.usersDelete(keys.length, ...keys, id)) === 1;
+  /** Deletes a user and revokes their sessions in one step; false when the user did not exist. */
+  async delete(id: string, sessions: { readonly setKey: string; readonly tokenKeyPrefix: string }): Promise<boolean> {
+    return (await this.redis.usersDelete(this.keys.users, this.keys.byName, sessions.setKey, id, sessions.tokenKeyPrefix)) === 1;
   }
 }
