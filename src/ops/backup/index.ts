@@ -1,0 +1,326 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { quoteKeys } from '../../services/quotes/quote-store.ts';
+import type { OpsConfig } from '../config.ts';
+import { diffInventories, type Inventory, takeInventory } from './inventory.ts';
+import { downloadRdb } from './rdb-stream.ts';
+import { startScratchRedis } from './scratch-redis.ts';
+
+export { diffInventories, scanPrefix, takeInventory } from './inventory.ts';
+export { downloadRdb } from './rdb-stream.ts';
+export { REDIS_SERVER_MISSING, startScratchRedis } from './scratch-redis.ts';
+
+/** What a backup file holds, written next to it as `<id>.json`. */
+export interface BackupManifest {
+  readonly id: string;
+  readonly file: string;
+  readonly created_at: string;
+  readonly kind: 'scheduled' | 'manual' | 'pre-restore';
+  readonly source: string;
+  readonly redis_version: string;
+  readonly prefix: string;
+  readonly bytes: number;
+  readonly sha256: string;
+  readonly duration_ms: number;
+  readonly keys: { readonly total: number; readonly by_type: Readonly<Record<string, number>> };
+  readonly content_digest: string;
+  readonly verification?: Verification;
+}
+
+export interface Verification {
+  readonly ok: boolean;
+  readonly at: string;
+  readonly duration_ms: number;
+  readonly problems: readonly string[];
+}
+
+export type Progress = (stage: string, done: number, total: number | null) => void;
+
+/** `redis://:secret@host:6379/0` → `host:6379` — manifests and logs never carry a password. */
+export function describeSource(url: string): string {
+  const parsed = new URL(url);
+  return `${parsed.hostname}:${parsed.port || 6379}`;
+}
+
+function backupId(now: Date, kind: BackupManifest['kind']): string {
+  const stamp = now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
+  return kind === 'pre-restore' ? `redis-${stamp}-pre-restore` : `redis-${stamp}`;
+}
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+async function writeManifest(dir: string, manifest: BackupManifest): Promise<void> {
+  // Write then rename: a reader never sees half a manifest.
+  const path = join(dir, `${manifest.id}.json`);
+  await writeFile(`${path}.tmp`, `${JSON.stringify(manifest, null, 2)}\n`);
+  await rename(`${path}.tmp`, path);
+}
+
+/**
+ * Takes a consistent snapshot of the platform's Redis over the network
+ * (replication `SYNC`), then loads it into a throwaway redis-server to count
+ * and digest the platform's keys as they are in the file — so the manifest
+ * describes the snapshot itself, not a database that kept changing.
+ */
+export async function takeBackup(
+  config: OpsConfig,
+  options: { kind?: BackupManifest['kind']; onProgress?: Progress; now?: Date } = {},
+): Promise<BackupManifest> {
+  const started = performance.now();
+  const kind = options.kind ?? 'manual';
+  await mkdir(config.backupDir, { recursive: true });
+  const id = backupId(options.now ?? new Date(), kind);
+  const file = `${id}.rdb`;
+  const path = join(config.backupDir, file);
+  const redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+  let version: string;
+  try {
+    await redis.connect();
+    version = /redis_version:(\S+)/.exec(await redis.info('server'))?.[1] ?? 'unknown';
+  } finally {
+    redis.disconnect();
+  }
+  try {
+    const transfer = await downloadRdb(
+      { url: config.redisUrl, onProgress: (done, total) => options.onProgress?.('download', done, total) },
+      `${path}.partial`,
+    );
+    await rename(`${path}.partial`, path);
+    options.onProgress?.('inventory', 0, null);
+    const inventory = await inventoryOf(path, config);
+    const manifest: BackupManifest = {
+      id,
+      file,
+      created_at: (options.now ?? new Date()).toISOString(),
+      kind,
+      source: describeSource(config.redisUrl),
+      redis_version: version,
+      prefix: config.redisKeyPrefix,
+      bytes: transfer.bytes,
+      sha256: transfer.sha256,
+      duration_ms: Math.round(performance.now() - started),
+      keys: { total: inventory.total, by_type: inventory.byType },
+      content_digest: inventory.contentDigest,
+    };
+    await writeManifest(config.backupDir, manifest);
+    return manifest;
+  } catch (err) {
+    await rm(`${path}.partial`, { force: true });
+    await rm(path, { force: true });
+    throw err;
+  }
+}
+
+async function inventoryOf(rdbPath: string, config: OpsConfig): Promise<Inventory> {
+  const scratch = await startScratchRedis(rdbPath, config.redisServer);
+  try {
+    return await takeInventory(scratch.client, config.redisKeyPrefix);
+  } finally {
+    await scratch.stop();
+  }
+}
+
+/** Every backup with a readable manifest, newest first. */
+export async function listBackups(config: OpsConfig): Promise<BackupManifest[]> {
+  let names: string[];
+  try {
+    names = await readdir(config.backupDir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const manifests: BackupManifest[] = [];
+  for (const name of names.filter((n) => n.endsWith('.json'))) {
+    try {
+      manifests.push(JSON.parse(await readFile(join(config.backupDir, name), 'utf8')) as BackupManifest);
+    } catch {
+      // A foreign or damaged file is not a backup; `verify` reports damaged ones by id.
+    }
+  }
+  return manifests.sort((a, b) => (a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : 0));
+}
+
+export async function findBackup(config: OpsConfig, id: string | undefined): Promise<BackupManifest> {
+  const all = await listBackups(config);
+  const found = id === undefined || id === 'latest' ? all[0] : all.find((m) => m.id === id);
+  if (found === undefined) {
+    throw new Error(id === undefined || id === 'latest' ? `no backup in ${config.backupDir}` : `no backup named ${id}`);
+  }
+  return found;
+}
+
+/**
+ * A restore drill: checks the file's SHA-256, loads it into a throwaway
+ * redis-server on a free port, compares key counts per type and the content
+ * digest with the manifest, stops the server, and records the result.
+ */
+export async function verifyBackup(config: OpsConfig, id?: string, onProgress?: Progress): Promise<BackupManifest> {
+  const manifest = await findBackup(config, id);
+  const started = performance.now();
+  const problems: string[] = [];
+  const path = join(config.backupDir, manifest.file);
+  onProgress?.('checksum', 0, null);
+  const size = await stat(path).then(
+    (s) => s.size,
+    () => -1,
+  );
+  if (size < 0) problems.push(`file ${manifest.file} is missing`);
+  else {
+    if (size !== manifest.bytes) problems.push(`size ${size} differs from the manifest's ${manifest.bytes}`);
+    const sha = await sha256File(path);
+    if (sha !== manifest.sha256) problems.push('SHA-256 differs from the manifest: the file is damaged');
+  }
+  if (problems.length === 0) {
+    onProgress?.('drill', 0, null);
+    try {
+      const inventory = await inventoryOf(path, config);
+      for (const type of new Set([...Object.keys(inventory.byType), ...Object.keys(manifest.keys.by_type)])) {
+        const found = inventory.byType[type] ?? 0;
+        const expected = manifest.keys.by_type[type] ?? 0;
+        if (found !== expected) problems.push(`${type} keys: ${found} loaded, ${expected} in the manifest`);
+      }
+      if (inventory.contentDigest !== manifest.content_digest) problems.push('content digest differs from the manifest');
+    } catch (err) {
+      problems.push(`the throwaway server could not load it: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  const verified: BackupManifest = {
+    ...manifest,
+    verification: {
+      ok: problems.length === 0,
+      at: new Date().toISOString(),
+      duration_ms: Math.round(performance.now() - started),
+      problems,
+    },
+  };
+  await writeManifest(config.backupDir, verified);
+  return verified;
+}
+
+export interface PrunePlan {
+  readonly keep: readonly BackupManifest[];
+  readonly remove: readonly BackupManifest[];
+  /** The newest verified-good backup, kept whatever the policy says. */
+  readonly protected?: string;
+}
+
+/**
+ * Retention: keep the newest `backupKeep` backups that are younger than
+ * `backupMaxAgeDays`; never remove the newest backup whose drill passed.
+ * Pure: `pruneBackups` applies it.
+ */
+export function planRetention(
+  backups: readonly BackupManifest[],
+  config: Pick<OpsConfig, 'backupKeep' | 'backupMaxAgeDays'>,
+  now: Date,
+): PrunePlan {
+  const newestFirst = [...backups].sort((a, b) => (a.created_at < b.created_at ? 1 : -1));
+  const lastGood = newestFirst.find((m) => m.verification?.ok === true);
+  const maxAgeMs = config.backupMaxAgeDays * 86_400_000;
+  const keep: BackupManifest[] = [];
+  const remove: BackupManifest[] = [];
+  newestFirst.forEach((m, index) => {
+    const young = now.getTime() - Date.parse(m.created_at) <= maxAgeMs;
+    if ((index < config.backupKeep && young) || m.id === lastGood?.id) keep.push(m);
+    else remove.push(m);
+  });
+  return { keep, remove, protected: lastGood?.id };
+}
+
+export async function pruneBackups(config: OpsConfig, options: { dryRun?: boolean; now?: Date } = {}): Promise<PrunePlan> {
+  const plan = planRetention(await listBackups(config), config, options.now ?? new Date());
+  if (!options.dryRun) {
+    for (const m of plan.remove) {
+      await rm(join(config.backupDir, m.file), { force: true });
+      await rm(join(config.backupDir, `${m.id}.json`), { force: true });
+    }
+  }
+  return plan;
+}
+
+export interface RestoreReport {
+  readonly restored: string;
+  readonly safety_backup: string;
+  readonly added: number;
+  readonly changed: number;
+  readonly removed: number;
+  readonly unchanged: number;
+  readonly keys_after: number;
+  readonly duration_ms: number;
+}
+
+/**
+ * Puts a backup back into the live Redis, for the platform's keys only (other
+ * tenants of a shared Redis are untouched): a safety backup of the current
+ * state first, then every key of the backup restored with its TTL, and keys
+ * the backup did not have removed. Finally the quotes catalogue version is
+ * moved forward so every service drops its cached copy.
+ */
+export async function restoreBackup(config: OpsConfig, id: string | undefined, onProgress?: Progress): Promise<RestoreReport> {
+  const started = performance.now();
+  const manifest = await findBackup(config, id);
+  const safety = await takeBackup(config, { kind: 'pre-restore', onProgress });
+  const scratch = await startScratchRedis(join(config.backupDir, manifest.file), config.redisServer);
+  const live = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await live.connect();
+    const before = await takeInventory(live, config.redisKeyPrefix);
+    const wanted = await takeInventory(scratch.client, config.redisKeyPrefix);
+    const diff = diffInventories(before, wanted);
+    const keys = [...wanted.keys.keys()];
+    for (let i = 0; i < keys.length; i += 200) {
+      const batch = keys.slice(i, i + 200);
+      const dumps =
+        (await scratch.client
+          .pipeline(
+            batch.flatMap((k) => [
+              ['dumpBuffer', k],
+              ['pttl', k],
+            ]),
+          )
+          .exec()) ?? [];
+      const write = live.pipeline();
+      batch.forEach((key, j) => {
+        const payload = dumps[2 * j]?.[1] as Buffer | null;
+        const ttl = Number(dumps[2 * j + 1]?.[1]);
+        if (payload !== null) write.restore(key, Math.max(ttl, 0), payload, 'REPLACE');
+      });
+      for (const [err] of (await write.exec()) ?? []) if (err) throw err;
+      onProgress?.('restore', Math.min(i + 200, keys.length), keys.length);
+    }
+    const stale = [...before.keys.keys()].filter((k) => !wanted.keys.has(k));
+    if (stale.length > 0) await live.del(...stale);
+    await bumpCatalogueVersion(live, config.redisKeyPrefix);
+    const after = await takeInventory(live, config.redisKeyPrefix);
+    return {
+      restored: manifest.id,
+      safety_backup: safety.id,
+      ...diff,
+      keys_after: after.total,
+      duration_ms: Math.round(performance.now() - started),
+    };
+  } finally {
+    live.disconnect();
+    await scratch.stop();
+  }
+}
+
+/**
+ * Sets the quotes version past every value it had (server clock, µs): services
+ * compare versions for equality, and a restored older value could otherwise
+ * match a copy they cached before.
+ */
+async function bumpCatalogueVersion(redis: Redis, prefix: string): Promise<void> {
+  const [seconds, micros] = await redis.time();
+  await redis.set(quoteKeys(prefix).version, `${seconds}${String(micros).padStart(6, '0')}`);
+}

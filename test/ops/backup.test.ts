@@ -1,0 +1,199 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Redis } from 'ioredis';
+import {
+  type BackupManifest,
+  listBackups,
+  planRetention,
+  pruneBackups,
+  restoreBackup,
+  takeBackup,
+  takeInventory,
+  verifyBackup,
+} from '../../src/ops/backup/index.ts';
+import { loadOpsConfig, type OpsConfig } from '../../src/ops/config.ts';
+import { login, quotesApp, SEED_QUOTE_COUNT, SEED_USERS, usersApp } from '../helpers/apps.ts';
+import { type PrivateRedis, startPrivateRedis } from '../helpers/redis.ts';
+
+const PREFIX = 'haddock:';
+
+describe('backups of a populated platform database', () => {
+  let redis: PrivateRedis;
+  let client: Redis;
+  let dir: string;
+  let config: OpsConfig;
+
+  before(async () => {
+    redis = await startPrivateRedis();
+    client = new Redis(redis.url);
+    dir = await mkdtemp(join(tmpdir(), 'haddock-backups-'));
+    config = loadOpsConfig({ REDIS_URL: redis.url, REDIS_KEY_PREFIX: PREFIX, BACKUP_DIR: dir });
+    // Seed through the real services, and log in once so a session key (with a TTL) exists.
+    const users = await usersApp({ prefix: PREFIX, redisUrl: redis.url });
+    const quotes = await quotesApp({ prefix: PREFIX, redisUrl: redis.url });
+    const [alice] = SEED_USERS;
+    await login(users, alice.name, alice.password);
+    await Promise.all([users.close(), quotes.close()]);
+    // Another tenant of the same Redis: never counted, never touched by a restore.
+    await client.set('other-app:key', 'theirs');
+  });
+
+  after(async () => {
+    client?.disconnect();
+    await redis?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  test('a backup describes exactly the live keys of the platform, and its restore drill passes', {
+    timeout: 60_000,
+  }, async () => {
+    const live = await takeInventory(client, PREFIX);
+    const manifest = await takeBackup(config, { kind: 'manual' });
+    assert.equal(manifest.keys.total, live.total);
+    assert.deepEqual(manifest.keys.by_type, live.byType);
+    assert.equal(manifest.content_digest, live.contentDigest);
+    assert.equal(manifest.keys.by_type.hash, 3, 'quotes, users and the name index');
+    assert.equal(manifest.source, `127.0.0.1:${redis.port}`);
+    assert.match(manifest.redis_version, /^\d+\.\d+/);
+    assert.match(manifest.sha256, /^[0-9a-f]{64}$/);
+    assert.ok(manifest.bytes > 10_000, 'the RDB of 415 quotes is not tiny');
+
+    const verified = await verifyBackup(config, manifest.id);
+    assert.deepEqual(verified.verification?.problems, []);
+    assert.equal(verified.verification?.ok, true);
+    const [listed] = await listBackups(config);
+    assert.equal(listed?.verification?.ok, true, 'the drill result is recorded in the manifest');
+  });
+
+  test('the disk-based transfer (no diskless replication) gives the same content', { timeout: 60_000 }, async () => {
+    await client.config('SET', 'repl-diskless-sync', 'no');
+    try {
+      const manifest = await takeBackup(config);
+      assert.equal(manifest.content_digest, (await takeInventory(client, PREFIX)).contentDigest);
+    } finally {
+      await client.config('SET', 'repl-diskless-sync', 'yes');
+    }
+  });
+
+  test('restore after damage puts every key back, keeps a safety backup and reports the changes', {
+    timeout: 60_000,
+  }, async () => {
+    const good = await takeBackup(config);
+    const before = await takeInventory(client, PREFIX);
+    // Damage: quotes lost, a user hash gone, a quote rewritten, junk added.
+    await client.hdel(`${PREFIX}quotes`, '1', '2', '3', '4', '5');
+    await client.del(`${PREFIX}users`);
+    await client.hset(`${PREFIX}quotes`, '48', JSON.stringify({ id: 48, quote: 'vandalisme' }));
+    await client.set(`${PREFIX}junk`, 'x');
+
+    const report = await restoreBackup(config, good.id);
+    assert.equal(report.restored, good.id);
+    assert.match(report.safety_backup, /pre-restore$/);
+    assert.equal(report.added, 1, 'the users hash');
+    assert.equal(report.removed, 1, 'the junk key');
+    assert.ok(report.changed >= 1, 'the quotes hash');
+
+    const after = await takeInventory(client, PREFIX);
+    const versionKey = `${PREFIX}quotes:version`;
+    for (const [key, digest] of before.keys) {
+      if (key !== versionKey) assert.equal(after.keys.get(key), digest, `${key} restored`);
+    }
+    assert.equal(after.keys.has(`${PREFIX}junk`), false);
+    assert.equal(await client.hlen(`${PREFIX}quotes`), SEED_QUOTE_COUNT);
+    assert.equal(await client.get('other-app:key'), 'theirs', 'keys outside the prefix are untouched');
+
+    // The services drop their cached catalogue: a fresh app sees every quote, and login works again.
+    const quotes = await quotesApp({ prefix: PREFIX, redisUrl: redis.url });
+    const users = await usersApp({ prefix: PREFIX, redisUrl: redis.url });
+    try {
+      const list = await quotes.inject({ url: '/quotes' });
+      assert.equal(list.json<unknown[]>().length, SEED_QUOTE_COUNT);
+      assert.equal(list.json<{ quote: string }[]>()[47]?.quote.replace(/\s/gu, ' '), 'Blague, fumisterie et compagnie');
+      const [, bob] = SEED_USERS;
+      assert.ok((await login(users, bob.name, bob.password)).length >= 22);
+    } finally {
+      await Promise.all([quotes.close(), users.close()]);
+    }
+    const safety = (await listBackups(config)).find((m) => m.id === report.safety_backup);
+    assert.equal(safety?.kind, 'pre-restore');
+    assert.ok((safety?.keys.total ?? 0) > 0);
+  });
+
+  test('a damaged backup file fails its drill with the reason', { timeout: 60_000 }, async () => {
+    const manifest = await takeBackup(config);
+    const path = join(dir, manifest.file);
+    const bytes = await readFile(path);
+    const middle = Math.floor(bytes.length / 2);
+    bytes[middle] = (bytes[middle] ?? 0) ^ 0xff;
+    await writeFile(path, bytes);
+    const verified = await verifyBackup(config, manifest.id);
+    assert.equal(verified.verification?.ok, false);
+    assert.ok(verified.verification?.problems.some((p) => /SHA-256/.test(p)));
+  });
+});
+
+describe('retention policy', () => {
+  const day = 86_400_000;
+  const now = new Date('2026-11-26T03:00:00Z');
+  const backup = (daysAgo: number, ok?: boolean): BackupManifest =>
+    ({
+      id: `b${daysAgo}`,
+      created_at: new Date(now.getTime() - daysAgo * day).toISOString(),
+      ...(ok === undefined ? {} : { verification: { ok, at: '', duration_ms: 0, problems: [] } }),
+    }) as BackupManifest;
+  const ids = (list: readonly BackupManifest[]) => list.map((m) => m.id).sort();
+
+  const cases: { name: string; backups: BackupManifest[]; keep: number; maxAge: number; kept: string[] }[] = [
+    {
+      name: 'ten daily backups, keep 7 → the 7 newest',
+      backups: Array.from({ length: 10 }, (_, i) => backup(i)),
+      keep: 7,
+      maxAge: 30,
+      kept: ['b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6'],
+    },
+    {
+      name: 'age limit removes old ones even under the count',
+      backups: [backup(0), backup(3), backup(9), backup(20)],
+      keep: 7,
+      maxAge: 7,
+      kept: ['b0', 'b3'],
+    },
+    {
+      name: 'the last verified-good backup is kept even when too old and past the count',
+      backups: [backup(0, false), backup(1, false), backup(12, true), backup(13, true)],
+      keep: 2,
+      maxAge: 7,
+      kept: ['b0', 'b1', 'b12'],
+    },
+    { name: 'nothing to prune', backups: [], keep: 7, maxAge: 7, kept: [] },
+  ];
+  for (const c of cases) {
+    test(c.name, () => {
+      const plan = planRetention(c.backups, { backupKeep: c.keep, backupMaxAgeDays: c.maxAge }, now);
+      assert.deepEqual(ids(plan.keep), c.kept.sort());
+      assert.equal(plan.keep.length + plan.remove.length, c.backups.length);
+    });
+  }
+
+  test('prune deletes the files of removed backups and --dry-run deletes nothing', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'haddock-prune-'));
+    try {
+      const config = loadOpsConfig({ BACKUP_DIR: dir, BACKUP_KEEP: '1' });
+      for (const m of [backup(0, true), backup(1), backup(2)]) {
+        await writeFile(join(dir, `${m.id}.json`), JSON.stringify({ ...m, file: `${m.id}.rdb` }));
+        await writeFile(join(dir, `${m.id}.rdb`), 'x');
+      }
+      const dry = await pruneBackups(config, { dryRun: true, now });
+      assert.deepEqual(ids(dry.remove), ['b1', 'b2']);
+      assert.equal((await listBackups(config)).length, 3);
+      await pruneBackups(config, { now });
+      assert.deepEqual(ids(await listBackups(config)), ['b0']);
+      await assert.rejects(readFile(join(dir, 'b1.rdb')));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
