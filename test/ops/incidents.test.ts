@@ -1,0 +1,203 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Redis } from 'ioredis';
+import { IncidentStore, parseWebhook, renderIncidentReport, type WebhookPayload } from '../../src/ops/incidents/index.ts';
+import { cleanPrefix, connectRedis, requireRedis, testRedisUrl, uniquePrefix } from '../helpers/redis.ts';
+
+const url = testRedisUrl();
+const filePrefix = uniquePrefix('incidents');
+let redis: Redis;
+let n = 0;
+
+before(async () => {
+  await requireRedis(url);
+  redis = connectRedis(url);
+  await redis.connect();
+});
+after(async () => {
+  await cleanPrefix(url, filePrefix);
+  redis?.disconnect();
+});
+
+/** A store on its own prefix with a clock the test moves. */
+function store(start = '2026-11-26T10:00:00.000Z') {
+  let now = Date.parse(start);
+  const incidents = new IncidentStore(redis, `${filePrefix}${++n}:`, () => new Date(now));
+  return { incidents, advance: (minutes: number) => (now += minutes * 60_000) };
+}
+
+function payload(
+  status: 'firing' | 'resolved',
+  alertname: string,
+  job: string,
+  fingerprint: string,
+  severity = 'critical',
+): WebhookPayload {
+  return {
+    version: '4',
+    status,
+    alerts: [
+      {
+        status,
+        labels: { alertname, job, severity },
+        annotations: { summary: `${alertname} on ${job}` },
+        startsAt: '2026-11-26T10:00:00Z',
+        endsAt: status === 'resolved' ? '2026-11-26T10:20:00Z' : '0001-01-01T00:00:00Z',
+        fingerprint,
+      },
+    ],
+  };
+}
+
+async function deliver(incidents: IncidentStore, body: WebhookPayload) {
+  const results = [];
+  for (const { alert, service, title } of parseWebhook(body)) results.push(await incidents.recordAlert(alert, service, title));
+  return results;
+}
+
+describe('incidents from Alertmanager', () => {
+  test('a firing alert opens an incident detected by monitoring, named INC-YYYY-NNN', async () => {
+    const { incidents } = store();
+    const [incident] = await deliver(incidents, payload('firing', 'ServiceDown', 'haddock-quotes', 'f1'));
+    assert.equal(incident?.id, 'INC-2026-001');
+    assert.equal(incident?.service, 'quotes');
+    assert.equal(incident?.source, 'monitoring');
+    assert.equal(incident?.status, 'open');
+    assert.equal(incident?.impact, 'high');
+    assert.deepEqual(
+      incident?.timeline.map((e) => e.kind),
+      ['opened', 'alert_firing'],
+    );
+  });
+
+  test('a second alert of the same service joins the open incident; a retried webhook adds nothing', async () => {
+    const { incidents } = store();
+    await deliver(incidents, payload('firing', 'ServiceDown', 'haddock-quotes', 'f1'));
+    await deliver(incidents, payload('firing', 'ServiceDown', 'haddock-quotes', 'f1'));
+    const [joined] = await deliver(incidents, payload('firing', 'HighErrorRate', 'haddock-quotes', 'f2', 'warning'));
+    assert.equal(joined?.id, 'INC-2026-001');
+    assert.equal(joined?.alerts.length, 2);
+    assert.equal(joined?.timeline.filter((e) => e.kind === 'alert_firing').length, 2);
+    assert.equal((await incidents.list()).length, 1);
+    const [other] = await deliver(incidents, payload('firing', 'ServiceDown', 'haddock-search', 'f3'));
+    assert.equal(other?.id, 'INC-2026-002', 'another service, another incident');
+  });
+
+  test('the incident is resolved by monitoring when its last alert resolves', async () => {
+    const { incidents, advance } = store();
+    await deliver(incidents, payload('firing', 'ServiceDown', 'haddock-quotes', 'f1'));
+    await deliver(incidents, payload('firing', 'HighLatency', 'haddock-quotes', 'f2', 'warning'));
+    advance(20);
+    const [partly] = await deliver(incidents, payload('resolved', 'HighLatency', 'haddock-quotes', 'f2'));
+    assert.equal(partly?.status, 'open');
+    const [done] = await deliver(incidents, payload('resolved', 'ServiceDown', 'haddock-quotes', 'f1'));
+    assert.equal(done?.status, 'resolved');
+    assert.equal(done?.resolved_by, 'monitoring');
+    assert.equal(done?.resolved_at, '2026-11-26T10:20:00Z');
+    assert.ok(done?.timeline.some((e) => e.kind === 'alert_resolved'));
+    const [next] = await deliver(incidents, payload('firing', 'ServiceDown', 'haddock-quotes', 'f1'));
+    assert.equal(next?.id, 'INC-2026-002', 'a new outage after resolution is a new incident');
+  });
+
+  test('a resolved alert with no open incident is ignored', async () => {
+    const { incidents } = store();
+    assert.deepEqual(await deliver(incidents, payload('resolved', 'ServiceDown', 'haddock-users', 'f9')), [null]);
+    assert.equal((await incidents.list()).length, 0);
+  });
+
+  test('alerts delivered concurrently for one service make exactly one incident', async () => {
+    const { incidents } = store();
+    await Promise.all(
+      Array.from({ length: 8 }, (_, i) => deliver(incidents, payload('firing', `Alert${i}`, 'haddock-quotes', `c${i}`))),
+    );
+    const all = await incidents.list();
+    assert.equal(all.length, 1);
+    assert.equal(all[0]?.alerts.length, 8);
+  });
+
+  test('a payload without an alerts array is refused', () => {
+    assert.throws(() => parseWebhook({} as WebhookPayload), /alerts/);
+  });
+});
+
+describe('incidents handled by people', () => {
+  test('open, acknowledge, note, resolve: each lands on the timeline with its time', async () => {
+    const { incidents, advance } = store();
+    const opened = await incidents.open({ title: 'Citations lentes', service: 'quotes', severity: 'warning', by: 'alice' });
+    assert.equal(opened.source, 'manual');
+    advance(4);
+    const acked = await incidents.acknowledge(opened.id, 'bob');
+    assert.equal(acked.status, 'acknowledged');
+    assert.equal(acked.acknowledged_at, '2026-11-26T10:04:00.000Z');
+    assert.equal((await incidents.acknowledge(opened.id, 'carol')).acknowledged_by, 'bob', 'the first acknowledgement counts');
+    advance(6);
+    await incidents.note(opened.id, 'Redis saturé', 'bob');
+    advance(15);
+    const resolved = await incidents.resolve(opened.id, 'bob');
+    assert.equal(resolved.status, 'resolved');
+    assert.deepEqual(
+      resolved.timeline.map((e) => [e.at.slice(11, 16), e.kind]),
+      [
+        ['10:00', 'opened'],
+        ['10:04', 'acknowledged'],
+        ['10:10', 'note'],
+        ['10:25', 'resolved'],
+      ],
+    );
+    await assert.rejects(incidents.note('INC-2026-999', 'x', 'bob'), /no incident/);
+  });
+
+  test('old resolved incidents are cleaned, open ones never', async () => {
+    const { incidents, advance } = store('2026-01-01T00:00:00.000Z');
+    const old = await incidents.open({ title: 'ancien', service: 'users', severity: 'info', by: 'a' });
+    await incidents.resolve(old.id, 'a');
+    await incidents.open({ title: 'toujours ouvert', service: 'search', severity: 'info', by: 'a' });
+    advance(60 * 24 * 100);
+    assert.deepEqual(await incidents.deleteResolvedBefore(new Date('2026-03-01T00:00:00Z'), true), [old.id]);
+    assert.equal((await incidents.list()).length, 2, 'dry run deletes nothing');
+    await incidents.deleteResolvedBefore(new Date('2026-03-01T00:00:00Z'), false);
+    assert.deepEqual(
+      (await incidents.list()).map((i) => i.title),
+      ['toujours ouvert'],
+    );
+  });
+});
+
+describe('incident report', () => {
+  test('renders the spec template in French with the data filled in and the human parts marked', async () => {
+    const { incidents, advance } = store('2024-01-15T14:30:00.000Z');
+    await deliver(incidents, payload('firing', 'ServiceDown', 'haddock-quotes', 'f1'));
+    advance(2);
+    const [incident] = await incidents.list();
+    assert.ok(incident);
+    await incidents.acknowledge(incident.id, 'devops');
+    advance(43);
+    const resolved = await incidents.resolve(incident.id, 'devops');
+    const report = renderIncidentReport(resolved, 'fr', {
+      logLines: ['14:31 quotes ERROR redis unavailable'],
+      metrics: { 'Taux d’erreur': '12 %' },
+    });
+    assert.match(report, /^# Rapport d'incident - INC-2024-001$/m);
+    assert.match(report, /- \*\*Service affecté\*\* : quotes/);
+    assert.match(report, /- \*\*Durée\*\* : 45 minutes/);
+    assert.match(report, /- \*\*Impact\*\* : Haut/);
+    assert.match(report, /- \[14:30\] : Detected by monitoring/);
+    assert.match(report, /- \[14:32\] : Acknowledged by devops/);
+    assert.match(report, /- \*\*Détection\*\* : Système de monitoring/);
+    assert.match(report, /14:31 quotes ERROR redis unavailable/);
+    assert.match(report, /Taux d’erreur : 12 %/);
+    assert.match(report, /^# Revue post-incident - INC-2024-001$/m);
+    assert.match(report, /## Leçons apprises\n1\. _À compléter_/);
+  });
+
+  test('renders in English, and says when no logs or metrics were found', async () => {
+    const { incidents } = store();
+    const incident = await incidents.open({ title: 'Slow search', service: 'search', severity: 'info', by: 'alice' });
+    const report = renderIncidentReport(incident, 'en');
+    assert.match(report, /^# Incident report - INC-2026-001$/m);
+    assert.match(report, /- \*\*Duration\*\* : ongoing/);
+    assert.match(report, /Reported by hand \(alice\)/);
+    assert.match(report, /No log line at WARNING or above/);
+    assert.match(report, /Prometheus unreachable/);
+  });
+});
