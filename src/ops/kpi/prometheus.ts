@@ -1,0 +1,114 @@
+import type { PrometheusClient } from '../prometheus/index.ts';
+import { judge, type KpiRow, TARGETS, type Threshold } from './index.ts';
+
+interface PromKpi {
+  readonly key: string;
+  readonly name: string;
+  readonly target: string;
+  readonly unit: string;
+  readonly threshold?: Threshold;
+  /** PromQL over the window `w` (e.g. `24h`), reading the recording rules' platform-wide series. */
+  readonly expr: (w: string) => string;
+  readonly digits: number;
+}
+
+/**
+ * The spec's table 6.6.1, each read from one recording rule of
+ * monitoring/prometheus/rules/recording.yml averaged over the window.
+ */
+export const PROMETHEUS_KPIS: readonly PromKpi[] = [
+  {
+    key: 'availability',
+    name: 'Service availability',
+    target: '≥ 99.9%',
+    unit: '%',
+    threshold: TARGETS.availability,
+    expr: (w) => `100 * avg_over_time(haddock:http_availability:ratio_rate5m[${w}])`,
+    digits: 3,
+  },
+  {
+    key: 'mean_response',
+    name: 'Mean response time',
+    target: '< 200 ms',
+    unit: 'ms',
+    threshold: TARGETS.mean_response_ms,
+    expr: (w) => `1000 * avg_over_time(haddock:http_request_latency_seconds:mean_rate5m[${w}])`,
+    digits: 1,
+  },
+  {
+    key: 'p99_response',
+    name: 'p99 response time',
+    target: '< 1000 ms',
+    unit: 'ms',
+    threshold: TARGETS.p99_response_ms,
+    expr: (w) => `1000 * avg_over_time(haddock:http_request_latency_seconds:p99_rate5m[${w}])`,
+    digits: 1,
+  },
+  {
+    key: 'error_rate',
+    name: 'Error rate (5xx)',
+    target: '< 1%',
+    unit: '%',
+    threshold: TARGETS.error_rate_percent,
+    expr: (w) => `100 * avg_over_time(haddock:http_requests_5xx:ratio_rate5m[${w}])`,
+    digits: 3,
+  },
+  {
+    key: 'requests_per_second',
+    name: 'Requests per second',
+    target: '-',
+    unit: 'req/s',
+    expr: (w) => `avg_over_time(haddock:http_requests:rate5m[${w}])`,
+    digits: 2,
+  },
+  {
+    key: 'cpu',
+    name: 'Mean CPU usage',
+    target: '< 70%',
+    unit: '%',
+    threshold: TARGETS.cpu_percent,
+    expr: (w) => `100 * avg_over_time(haddock:process_cpu_usage:ratio_rate5m[${w}])`,
+    digits: 1,
+  },
+  {
+    key: 'memory',
+    name: 'Mean memory usage',
+    target: '< 80%',
+    unit: '%',
+    threshold: TARGETS.memory_percent,
+    expr: (w) => `100 * avg_over_time(haddock:process_resident_memory:ratio[${w}])`,
+    digits: 1,
+  },
+];
+
+/** Reads every Prometheus KPI; when Prometheus is unreachable each row says so and is `unknown`. */
+export async function prometheusKpis(client: PrometheusClient | undefined, window: string, at?: Date): Promise<KpiRow[]> {
+  return Promise.all(
+    PROMETHEUS_KPIS.map(async (kpi): Promise<KpiRow> => {
+      const base = { key: kpi.key, name: kpi.name, target: kpi.target, unit: kpi.unit, source: 'prometheus' as const };
+      if (client === undefined) return { ...base, value: null, display: 'Prometheus not configured', status: 'unknown' };
+      try {
+        const raw = await client.scalar(kpi.expr(window), at);
+        const value = raw === null ? null : Math.round(raw * 10 ** kpi.digits) / 10 ** kpi.digits;
+        return {
+          ...base,
+          value,
+          display: value === null ? 'no data' : `${value} ${kpi.unit}`,
+          status: kpi.threshold === undefined ? (value === null ? 'unknown' : 'green') : judge(value, kpi.threshold),
+        };
+      } catch (err) {
+        return { ...base, value: null, display: 'Prometheus unreachable', status: 'unknown', note: (err as Error).message };
+      }
+    }),
+  );
+}
+
+/** `24h`, `90m`, `7d` → Prometheus duration (validated), and its length in milliseconds. */
+export function parseWindow(text: string): { promql: string; ms: number } {
+  const match = /^(\d+)(m|h|d)$/.exec(text.trim());
+  if (match === null) throw new Error(`window must look like 30m, 24h or 7d, got "${text}"`);
+  const n = Number(match[1]);
+  const unit = match[2] as 'm' | 'h' | 'd';
+  if (n <= 0) throw new Error('window must be positive');
+  return { promql: `${n}${unit}`, ms: n * { m: 60_000, h: 3_600_000, d: 86_400_000 }[unit] };
+}
