@@ -77,8 +77,10 @@ export async function endMaintenance(
 ): Promise<MaintenanceWindow> {
   const window = (await deps.store.list()).find((w) => w.id === id || w.id.startsWith(id));
   if (window === undefined) throw new Error(`no maintenance window ${id}`);
-  if (window.silence_id !== null && window.end > now.toISOString()) await deps.alertmanager.expireSilence(window.silence_id);
-  const ended = { ...window, end: window.end > now.toISOString() ? now.toISOString() : window.end };
+  const nowIso = now.toISOString();
+  const running = window.end > nowIso;
+  if (window.silence_id !== null && running) await deps.alertmanager.expireSilence(window.silence_id);
+  const ended = running ? { ...window, end: nowIso } : window;
   await deps.store.save(ended);
   return ended;
 }
