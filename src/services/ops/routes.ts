@@ -1,0 +1,242 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Authenticator } from '../../lib/auth/index.ts';
+import { AppError } from '../../lib/errors/index.ts';
+import { errorResponses } from '../../lib/http/index.ts';
+import { listBackups, takeBackup, verifyBackup } from '../../ops/backup/index.ts';
+import {
+  IncidentNotFound,
+  type IncidentStore,
+  parseWebhook,
+  renderIncidentReport,
+  type WebhookPayload,
+} from '../../ops/incidents/index.ts';
+import { buildScorecard } from '../../ops/kpi/scorecard.ts';
+import type { MaintenanceStore } from '../../ops/maintenance/index.ts';
+import type { PrometheusClient } from '../../ops/prometheus/index.ts';
+import type { OpsServiceConfig } from './config.ts';
+
+export interface OpsRouteOptions {
+  readonly config: OpsServiceConfig;
+  readonly incidents: IncidentStore;
+  readonly maintenance: MaintenanceStore;
+  readonly prometheus: PrometheusClient | undefined;
+  readonly auth: Authenticator;
+  /** Called after a backup or drill so the metrics follow. */
+  readonly onBackupsChanged: () => Promise<void>;
+}
+
+const tags = ['operations'];
+const security = [{ token: [] }];
+const INCIDENT_ID = {
+  type: 'object',
+  properties: { id: { type: 'string', pattern: '^INC-\\d{4}-\\d{3,6}$' } },
+  required: ['id'],
+} as const;
+const BY = { type: 'string', minLength: 1, maxLength: 64 } as const;
+
+/** Who acts: the name given, else the role of the credential. */
+function actor(request: FastifyRequest, by: string | undefined): string {
+  return by ?? (request.principal?.role === 'admin' ? 'admin' : (request.principal?.userId ?? 'unknown'));
+}
+
+export async function opsRoutes(app: FastifyInstance, options: OpsRouteOptions): Promise<void> {
+  const { config, incidents, maintenance, prometheus, auth } = options;
+
+  const notFound = (err: unknown) => {
+    if (err instanceof IncidentNotFound) throw new AppError('ROUTE_NOT_FOUND', 'Incident non trouvé', 404);
+    throw err;
+  };
+
+  // Alertmanager's webhook: its token (ALERT_WEBHOOK_TOKEN) or an admin key.
+  const requireWebhook = async (request: FastifyRequest) => {
+    const header = request.headers.authorization ?? '';
+    const token = header.replace(/^bearer\s+/i, '');
+    if (config.alertWebhookToken !== undefined && token === config.alertWebhookToken) return;
+    await auth.requireAdmin.call(app, request, undefined as never);
+  };
+
+  app.post<{ Body: WebhookPayload }>(
+    '/ops/alerts',
+    {
+      onRequest: requireWebhook,
+      bodyLimit: 1_048_576,
+      schema: {
+        tags,
+        summary: "Alertmanager's webhook: firing alerts open or join incidents, resolved ones close them",
+        security,
+        body: {
+          type: 'object',
+          properties: { version: { type: 'string' }, status: { type: 'string' }, alerts: { type: 'array', maxItems: 1000 } },
+          required: ['alerts'],
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: { received: { type: 'integer' }, incidents: { type: 'array', items: { type: 'string' } } },
+          },
+          ...errorResponses(400, 401, 403, 503),
+        },
+      },
+    },
+    async (request) => {
+      const touched = new Set<string>();
+      let alerts: ReturnType<typeof parseWebhook>;
+      try {
+        alerts = parseWebhook(request.body);
+      } catch (err) {
+        throw new AppError('VALIDATION_FAILED', `Charge utile Alertmanager invalide : ${(err as Error).message}`);
+      }
+      for (const { alert, service, title } of alerts) {
+        // `haddock alert test` proves the notification chain; it is not an incident.
+        if (alert.labels.test === 'true') continue;
+        const incident = await incidents.recordAlert(alert, service, title);
+        if (incident !== null) touched.add(incident.id);
+      }
+      request.log.info({ received: alerts.length, incidents: [...touched] }, 'alertmanager webhook');
+      return { received: alerts.length, incidents: [...touched] };
+    },
+  );
+
+  app.get(
+    '/ops/incidents',
+    { onRequest: auth.requireAdmin, schema: { tags, summary: 'Every incident, newest first', security } },
+    async () => incidents.list(),
+  );
+
+  app.post<{ Body: { title: string; service: string; severity?: 'critical' | 'warning' | 'info'; by?: string } }>(
+    '/ops/incidents',
+    {
+      onRequest: auth.requireAdmin,
+      schema: {
+        tags,
+        summary: 'Open an incident by hand',
+        security,
+        body: {
+          type: 'object',
+          properties: {
+            title: { type: 'string', minLength: 1, maxLength: 200 },
+            service: { type: 'string', pattern: '^[a-z0-9-]{1,32}$' },
+            severity: { type: 'string', enum: ['critical', 'warning', 'info'] },
+            by: BY,
+          },
+          required: ['title', 'service'],
+        },
+      },
+    },
+    async (request, reply) => {
+      const { title, service, severity, by } = request.body;
+      reply.code(201);
+      return incidents.open({ title, service, severity: severity ?? 'warning', by: actor(request, by) });
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/ops/incidents/:id',
+    { onRequest: auth.requireAdmin, schema: { tags, summary: 'One incident with its timeline', security, params: INCIDENT_ID } },
+    async (request) => incidents.get(request.params.id).catch(notFound),
+  );
+
+  for (const action of ['ack', 'note', 'resolve'] as const) {
+    app.post<{ Params: { id: string }; Body: { by?: string; text?: string } | undefined }>(
+      `/ops/incidents/:id/${action}`,
+      {
+        onRequest: auth.requireAdmin,
+        schema: {
+          tags,
+          summary: {
+            ack: 'Acknowledge an incident',
+            note: "Add a note to an incident's timeline",
+            resolve: 'Resolve an incident',
+          }[action],
+          security,
+          params: INCIDENT_ID,
+          body: {
+            type: ['object', 'null'],
+            properties: { by: BY, text: { type: 'string', minLength: 1, maxLength: 2_000 } },
+            ...(action === 'note' ? { required: ['text'] } : {}),
+          },
+        },
+      },
+      async (request) => {
+        const id = request.params.id;
+        const by = actor(request, request.body?.by);
+        const text = request.body?.text;
+        const done =
+          action === 'ack'
+            ? incidents.acknowledge(id, by)
+            : action === 'note'
+              ? incidents.note(id, text as string, by)
+              : incidents.resolve(id, by, text);
+        return done.catch(notFound);
+      },
+    );
+  }
+
+  app.get<{ Params: { id: string }; Querystring: { lang?: 'fr' | 'en' } }>(
+    '/ops/incidents/:id/report',
+    {
+      onRequest: auth.requireAdmin,
+      schema: {
+        tags,
+        summary: 'The incident report and post-incident review, as Markdown',
+        security,
+        params: INCIDENT_ID,
+        querystring: { type: 'object', properties: { lang: { type: 'string', enum: ['fr', 'en'] } } },
+      },
+    },
+    async (request, reply) => {
+      const incident = await incidents.get(request.params.id).catch(notFound);
+      reply.type('text/markdown; charset=utf-8');
+      return renderIncidentReport(incident, request.query.lang ?? 'fr');
+    },
+  );
+
+  app.get<{ Querystring: { since?: string } }>(
+    '/ops/kpi',
+    {
+      onRequest: auth.requireAdmin,
+      schema: {
+        tags,
+        summary: "The spec's KPIs measured over a window, with target and status",
+        security,
+        querystring: { type: 'object', properties: { since: { type: 'string', pattern: '^\\d{1,4}[mhd]$' } } },
+      },
+    },
+    async (request) =>
+      buildScorecard({
+        window: request.query.since ?? '24h',
+        now: new Date(),
+        prometheus,
+        incidents: await incidents.list(),
+        backups: await listBackups(config.ops),
+        maintenance: await maintenance.list(),
+      }),
+  );
+
+  app.get(
+    '/ops/backups',
+    { onRequest: auth.requireAdmin, schema: { tags, summary: 'Backups, newest first, with their drill results', security } },
+    async () => listBackups(config.ops),
+  );
+
+  app.post(
+    '/ops/backups',
+    { onRequest: auth.requireAdmin, schema: { tags, summary: 'Take a backup now, then run its restore drill', security } },
+    async (request, reply) => {
+      const manifest = await takeBackup(config.ops, { kind: 'manual' });
+      const verified = await verifyBackup(config.ops, manifest.id);
+      await options.onBackupsChanged();
+      request.log.info({ backup: manifest.id, ok: verified.verification?.ok }, 'backup taken on request');
+      reply.code(201);
+      return verified;
+    },
+  );
+
+  app.get(
+    '/ops/maintenance',
+    { onRequest: auth.requireAdmin, schema: { tags, summary: 'Maintenance windows', security } },
+    async () => maintenance.list(),
+  );
+
+  if (!prometheus) app.log.info('PROMETHEUS_URL not set: KPI rows from Prometheus will be unknown');
+}

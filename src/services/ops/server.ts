@@ -1,0 +1,9 @@
+import { runEntry, serve } from '../../lib/http/server.ts';
+import { buildApp } from './app.ts';
+import { loadConfig } from './config.ts';
+
+await runEntry('ops', async () => {
+  const config = loadConfig(process.env);
+  const app = await buildApp(config);
+  await serve(app, config.host, config.port, config.shutdownGraceMs);
+});
