@@ -1,0 +1,30 @@
+import { listBackups } from '../../ops/backup/index.ts';
+import { IncidentStore } from '../../ops/incidents/index.ts';
+import { parseWindow } from '../../ops/kpi/prometheus.ts';
+import { buildScorecard, type Scorecard } from '../../ops/kpi/scorecard.ts';
+import { MaintenanceStore } from '../../ops/maintenance/index.ts';
+import { PrometheusClient } from '../../ops/prometheus/index.ts';
+import type { CliConfig } from '../config.ts';
+import { CliError } from '../errors.ts';
+import { withRedis } from '../redis.ts';
+
+/** `haddock kpi --since 24h`: the spec's KPI tables measured over the window. */
+export async function kpiCommand(config: CliConfig, since: string, now = new Date()): Promise<Scorecard> {
+  try {
+    parseWindow(since);
+  } catch (err) {
+    throw new CliError((err as Error).message, 2);
+  }
+  const prometheus = new PrometheusClient(config.prometheusUrl, 5_000);
+  const reachable = await prometheus.ready();
+  return withRedis(config.ops.redisUrl, async (redis) =>
+    buildScorecard({
+      window: since,
+      now,
+      prometheus: reachable ? prometheus : undefined,
+      incidents: await new IncidentStore(redis, config.ops.redisKeyPrefix).list(),
+      backups: await listBackups(config.ops),
+      maintenance: await new MaintenanceStore(redis, config.ops.redisKeyPrefix).list(),
+    }),
+  );
+}
