@@ -1,7 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 
 const START_COMMAND = "redis-server --daemonize yes --port 6379 --save '' --appendonly no";
@@ -123,9 +126,14 @@ async function waitForPing(url: string, child: ChildProcess, timeoutMs: number):
 }
 
 async function spawnRedis(port: number): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1'], {
-    stdio: 'ignore',
-  });
+  // Its own folder, so a replication snapshot (backup tests) never lands in the checkout.
+  const dir = mkdtempSync(join(tmpdir(), 'haddock-test-redis-'));
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1', '--dir', dir],
+    { stdio: 'ignore' },
+  );
+  child.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   // Never outlive the test process, even when a test fails before stop().
   const kill = () => child.kill('SIGKILL');
   process.once('exit', kill);

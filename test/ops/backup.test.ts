@@ -69,8 +69,6 @@ describe('backups of a populated platform database', () => {
   });
 
   test('the disk-based transfer (no diskless replication) gives the same content', { timeout: 60_000 }, async () => {
-    // A disk-based transfer writes the RDB into the server's dir first: keep it out of the checkout.
-    await client.config('SET', 'dir', dir);
     await client.config('SET', 'repl-diskless-sync', 'no');
     try {
       const manifest = await takeBackup(config);
