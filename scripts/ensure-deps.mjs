@@ -8,11 +8,16 @@
 //    already agrees with the lock (same versions in npm's own
 //    node_modules/.package-lock.json, e.g. after `npm install`) is adopted
 //    rather than redone.
-// 2. redis-server: needed on PATH unless REDIS_URL is set; installed with
-//    apt-get when running as root on a system that has it.
+// 2. System packages, installed together in one apt-get call when running as
+//    root on a system that has it (otherwise the exact command is printed):
+//    redis-server, needed on PATH unless REDIS_URL is set; Prometheus
+//    (prometheus, promtool) and Alertmanager, unless MONITORING=off. The
+//    Debian packages start their own daemons on 9090/9093 where an init
+//    system lets them: those are stopped (and disabled under systemd), as the
+//    platform runs its own instances on those ports.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { accessSync, constants, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -20,8 +25,9 @@ const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const LOCK = join(ROOT, 'package-lock.json');
 const HIDDEN_LOCK = join(ROOT, 'node_modules', '.package-lock.json');
 const HASH_FILE = join(ROOT, 'node_modules', '.haddock-lock-hash');
-const REDIS_INSTALL = 'apt-get update && apt-get install -y redis-server';
-const REDIS_MISSING = `redis-server was not found. Install it with: ${REDIS_INSTALL}`;
+/** Process names (/proc/<pid>/comm, 15 characters at most) of the packages' daemons. */
+const DAEMON_NAMES = new Set(['prometheus', 'prometheus-aler', 'alertmanager']);
+const DAEMON_SERVICES = ['prometheus', 'prometheus-alertmanager'];
 
 class ExitError extends Error {}
 
@@ -100,25 +106,116 @@ function onPath(name) {
   return undefined;
 }
 
-function ensureRedis() {
-  if ((process.env.REDIS_URL ?? '').trim() !== '') return;
-  if (onPath('redis-server')) return;
-  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-  if (!isRoot || !onPath('apt-get')) throw new ExitError(REDIS_MISSING);
-  console.log(`ensure-deps: redis-server is not installed, running: ${REDIS_INSTALL}`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const update = run('apt-get', ['update'], env);
-  const install = update.ok ? run('apt-get', ['install', '-y', 'redis-server'], env) : update;
-  if (!install.ok || !onPath('redis-server')) {
-    throw new ExitError(
-      `installing redis-server failed (${install.ok ? 'not on PATH afterwards' : install.why}). ${REDIS_MISSING}`,
+/** What must be on PATH, and the Debian package providing it. */
+function requiredPrograms() {
+  const programs = [];
+  if ((process.env.REDIS_URL ?? '').trim() === '') programs.push({ names: ['redis-server'], pkg: 'redis-server' });
+  if ((process.env.MONITORING ?? '').trim().toLowerCase() !== 'off') {
+    programs.push(
+      { names: ['prometheus'], pkg: 'prometheus' },
+      { names: ['promtool'], pkg: 'prometheus' },
+      { names: ['alertmanager', 'prometheus-alertmanager'], pkg: 'prometheus-alertmanager' },
     );
+  }
+  return programs;
+}
+
+/** `alertmanager (or prometheus-alertmanager)` */
+function describe(programs) {
+  return programs
+    .map(({ names: [first, ...others] }) => (others.length === 0 ? first : `${first} (or ${others.join(', ')})`))
+    .join(', ');
+}
+
+function missingPrograms() {
+  return requiredPrograms().filter(({ names }) => !names.some((name) => onPath(name)));
+}
+
+/** Pids of running Prometheus/Alertmanager processes, read from /proc (what `pgrep -a prometheus` shows). */
+function monitoringDaemons() {
+  const pids = [];
+  let entries = [];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return pids;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (DAEMON_NAMES.has(readFileSync(`/proc/${entry}/comm`, 'utf8').trim())) pids.push(Number(entry));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return pids;
+}
+
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function waitGone(pids, ms) {
+  const deadline = Date.now() + ms;
+  while (pids.some(alive) && Date.now() < deadline) spawnSync('sleep', ['0.1']);
+  return pids.filter(alive);
+}
+
+/**
+ * Stops the daemons the packages' maintainer scripts started during the
+ * install (pids not running before it), through the init system so they stay
+ * stopped, then by signal.
+ */
+function stopPackageDaemons(before) {
+  const started = monitoringDaemons().filter((pid) => !before.includes(pid));
+  if (started.length === 0) return;
+  console.log(`ensure-deps: the packages started their own daemons (pids ${started.join(', ')}); stopping them`);
+  const quiet = { stdio: 'ignore' };
+  if (existsSync('/run/systemd/system')) {
+    spawnSync('systemctl', ['disable', '--now', ...DAEMON_SERVICES.map((s) => `${s}.service`)], quiet);
+  } else {
+    for (const service of DAEMON_SERVICES) spawnSync('invoke-rc.d', [service, 'stop'], quiet);
+  }
+  let left = waitGone(started, 5_000);
+  for (const pid of left) process.kill(pid, 'SIGTERM');
+  left = waitGone(left, 5_000);
+  for (const pid of left) process.kill(pid, 'SIGKILL');
+  left = waitGone(left, 2_000);
+  if (left.length > 0) {
+    throw new ExitError(`could not stop the packages' daemons (pids ${left.join(', ')}): stop them, they hold ports 9090/9093`);
+  }
+}
+
+function ensureSystemPackages() {
+  const missing = missingPrograms();
+  if (missing.length === 0) return;
+  const packages = [...new Set(missing.map(({ pkg }) => pkg))];
+  const command = `apt-get update && apt-get install -y --no-install-recommends ${packages.join(' ')}`;
+  const what = describe(missing);
+  const hint = packages.some((pkg) => pkg.startsWith('prometheus')) ? ' (or set MONITORING=off to run without monitoring)' : '';
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (!isRoot || !onPath('apt-get')) throw new ExitError(`${what} not found. Install with: ${command}${hint}`);
+  console.log(`ensure-deps: ${what} not found, running: ${command}`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const before = monitoringDaemons();
+  const update = run('apt-get', ['update'], env);
+  const install = update.ok ? run('apt-get', ['install', '-y', '--no-install-recommends', ...packages], env) : update;
+  stopPackageDaemons(before);
+  const still = missingPrograms();
+  if (!install.ok || still.length > 0) {
+    const why = install.ok ? `${describe(still)} not on PATH afterwards` : install.why;
+    throw new ExitError(`installing ${packages.join(' ')} failed (${why}). Install with: ${command}${hint}`);
   }
 }
 
 try {
   ensureDependencies();
-  ensureRedis();
+  ensureSystemPackages();
 } catch (err) {
   console.error(err instanceof ExitError ? err.message : `ensure-deps: ${err?.stack ?? err}`);
   process.exit(1);

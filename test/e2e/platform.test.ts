@@ -36,6 +36,13 @@ async function start(extra: Record<string, string>): Promise<{ platform: Platfor
     QUOTES_PORT: String(await freePort()),
     SEARCH_PORT: String(await freePort()),
     REDIS_PORT: String(await freePort()),
+    // Free ports for the other listeners too, so parallel test files never collide on the defaults;
+    // monitoring has its own end-to-end test (monitoring.test.ts).
+    GATEWAY_METRICS_PORT: String(await freePort()),
+    ALERT_SINK_PORT: String(await freePort()),
+    PROMETHEUS_PORT: String(await freePort()),
+    ALERTMANAGER_PORT: String(await freePort()),
+    MONITORING: 'off',
     ADMIN_KEY: ADMIN,
     LOG_LEVEL: 'WARNING',
     ...extra,

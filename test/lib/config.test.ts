@@ -103,6 +103,22 @@ const readerCases: ReadonlyArray<{
     value: 'not a url',
     problem: /U is not a valid URL/,
   },
+  { name: 'number reads a decimal', env: { X: '0.5' }, readValue: (r) => r.number('X', 1, 0.01, 64), value: 0.5 },
+  { name: 'number reads an integer', env: { X: '3' }, readValue: (r) => r.number('X', 1, 0.01, 64), value: 3 },
+  {
+    name: 'number refuses text',
+    env: { X: 'two' },
+    readValue: (r) => r.number('X', 1, 0.01, 64),
+    value: 1,
+    problem: /X must be a number, got "two"/,
+  },
+  {
+    name: 'number refuses a value out of range',
+    env: { X: '0' },
+    readValue: (r) => r.number('X', 1, 0.01, 64),
+    value: 1,
+    problem: /X must be between 0.01 and 64, got 0/,
+  },
 ];
 
 for (const { name, env, readValue, value, problem } of readerCases) {
@@ -304,6 +320,42 @@ test('loadConfig applies the documented defaults', () => {
   assert.equal(config.maxQuoteLength, 1_000);
   assert.equal(loadUsersConfig({}).port, 8001);
   assert.equal(loadSearchConfig({}).port, 8003);
+  assert.equal(config.logFile, undefined, 'stdout only unless LOG_FILE is set');
+  assert.equal(config.memoryLimitBytes, undefined);
+  assert.equal(config.cpuLimitCores, undefined);
+});
+
+test('loadConfig reads LOG_FILE with its rotation defaults (5 MiB, 5 files), and the resource limits', () => {
+  const config = loadUsersConfig({ LOG_FILE: 'var/log/users.log', MEMORY_LIMIT_BYTES: '268435456', CPU_LIMIT_CORES: '0.5' });
+  assert.deepEqual(config.logFile, { path: 'var/log/users.log', maxBytes: 5_242_880, keep: 5 });
+  assert.equal(config.memoryLimitBytes, 268_435_456);
+  assert.equal(config.cpuLimitCores, 0.5);
+  const tuned = loadSearchConfig({ LOG_FILE: 'search.log', LOG_FILE_MAX_BYTES: '1048576', LOG_FILE_KEEP: '0' });
+  assert.deepEqual(tuned.logFile, { path: 'search.log', maxBytes: 1_048_576, keep: 0 });
+});
+
+test('loadConfig reports bad LOG_FILE_MAX_BYTES, LOG_FILE_KEEP, MEMORY_LIMIT_BYTES and CPU_LIMIT_CORES together', () => {
+  assert.throws(
+    () =>
+      loadSearchConfig({
+        LOG_FILE: 'x.log',
+        LOG_FILE_MAX_BYTES: '10',
+        LOG_FILE_KEEP: 'many',
+        MEMORY_LIMIT_BYTES: '1.5G',
+        CPU_LIMIT_CORES: '-1',
+      }),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.equal(err.problems.length, 4, err.message);
+      for (const name of ['LOG_FILE_MAX_BYTES', 'LOG_FILE_KEEP', 'MEMORY_LIMIT_BYTES', 'CPU_LIMIT_CORES']) {
+        assert.ok(
+          err.problems.some((p) => p.startsWith(name)),
+          `${name} in ${err.message}`,
+        );
+      }
+      return true;
+    },
+  );
 });
 
 const levelCases = [

@@ -6,11 +6,12 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import type { Env } from '../../src/lib/config/index.ts';
-import { buildGateway } from '../../src/platform/gateway/app.ts';
+import { buildGateway, type GatewayInstance, type GatewayOptions } from '../../src/platform/gateway/app.ts';
 import { loadConfig } from '../../src/platform/gateway/config.ts';
 import { buildPlatformOpenApi, mergeOpenApi, type OpenApiDocument } from '../../src/platform/gateway/openapi.ts';
 import { FixedWindowLimiter } from '../../src/platform/gateway/rate-limit.ts';
-import { isPrivatePath, upstreamFor } from '../../src/platform/gateway/routing.ts';
+import { gatewayEndpoint, isPrivatePath, upstreamFor } from '../../src/platform/gateway/routing.ts';
+import { captureLogs, find, labelValues, parseMetrics, type Sample, value } from '../helpers/metrics.ts';
 
 interface Echo {
   upstream: string;
@@ -103,6 +104,11 @@ let openapi: OpenApiDocument;
 
 /** A listening gateway in front of the echo upstreams; `env` overrides its defaults. */
 async function startGateway(env: Env = {}): Promise<string> {
+  return (await startGatewayApp(env)).base;
+}
+
+/** `startGateway`, with the app itself (its metrics app included) and its base URL. */
+async function startGatewayApp(env: Env = {}, options: GatewayOptions = {}): Promise<{ base: string; app: GatewayInstance }> {
   const config = loadConfig({
     USERS_URL: upstreams.users.url,
     QUOTES_URL: upstreams.quotes.url,
@@ -110,9 +116,9 @@ async function startGateway(env: Env = {}): Promise<string> {
     RATE_LIMIT_PER_MINUTE: '0',
     ...env,
   });
-  const app = await buildGateway(config, { logger: false, openapi });
+  const app = await buildGateway(config, { logger: false, openapi, ...options });
   gateways.push(app);
-  return app.listen({ host: '127.0.0.1', port: 0 });
+  return { base: await app.listen({ host: '127.0.0.1', port: 0 }), app };
 }
 
 async function echoOf(response: Response): Promise<Echo> {
@@ -500,5 +506,159 @@ describe('mergeOpenApi', { timeout: 30_000 }, () => {
     assert.deepEqual(merged.components.schemas['def-0_2'], other);
     assert.match(JSON.stringify(merged.paths['/a']), /"#\/components\/schemas\/def-0"/);
     assert.match(JSON.stringify(merged.paths['/b']), /"#\/components\/schemas\/def-0_2"/);
+  });
+});
+
+describe('metrics and logs', { timeout: 30_000 }, () => {
+  /** A gateway with its metrics app listening on a loopback port of its own. */
+  async function withMetrics(env: Env = {}, options: GatewayOptions = {}) {
+    const { base, app } = await startGatewayApp(env, options);
+    const metricsBase = await app.metricsApp.listen({ host: '127.0.0.1', port: 0 });
+    const scrape = async (): Promise<Sample[]> => {
+      const response = await fetch(`${metricsBase}/metrics`);
+      assert.equal(response.status, 200);
+      assert.match(response.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+      return parseMetrics(await response.text());
+    };
+    return { base, app, metricsBase, scrape };
+  }
+
+  test('loadConfig: the metrics listener defaults to 127.0.0.1:8010, follows GATEWAY_METRICS_*, never shares the public port', () => {
+    const defaults = loadConfig({});
+    assert.equal(defaults.metricsHost, '127.0.0.1');
+    assert.equal(defaults.metricsPort, 8010);
+    const set = loadConfig({ GATEWAY_METRICS_HOST: '10.0.0.5', GATEWAY_METRICS_PORT: '9100' });
+    assert.deepEqual([set.metricsHost, set.metricsPort], ['10.0.0.5', 9100]);
+    assert.throws(() => loadConfig({ GATEWAY_PORT: '8000', GATEWAY_METRICS_PORT: '8000' }), /GATEWAY_METRICS_PORT must differ/);
+    assert.throws(() => loadConfig({ GATEWAY_METRICS_PORT: 'x' }), /GATEWAY_METRICS_PORT must be an integer/);
+  });
+
+  test('gatewayEndpoint maps every path into a small fixed set', () => {
+    const cases: Array<[string, string]> = [
+      ['/', '/'],
+      ['/quotes', '/quotes*'],
+      ['/quotes/12345', '/quotes*'],
+      ['/search', '/search*'],
+      ['/users/login', '/users*'],
+      ['/users', '/users*'],
+      ['/apidocs', '/apidocs*'],
+      ['/apidocs/json', '/apidocs*'],
+      ['/metrics', 'unmatched'],
+      ['/quotes/metrics', 'unmatched'],
+      ['/wp-admin/x.php', 'unmatched'],
+    ];
+    for (const [path, endpoint] of cases) assert.equal(gatewayEndpoint(path), endpoint, path);
+  });
+
+  test('/metrics is served on the separate port only: the public port still answers 404', async () => {
+    const { base, metricsBase, scrape } = await withMetrics();
+    const publicMetrics = await fetch(`${base}/metrics`);
+    assert.equal(publicMetrics.status, 404);
+    await publicMetrics.arrayBuffer();
+    const samples = await scrape();
+    for (const sample of samples) assert.equal(sample.labels.service, 'gateway', sample.name);
+    const other = await fetch(`${metricsBase}/quotes/1`);
+    assert.equal(other.status, 404, 'the metrics port proxies nothing');
+    await other.arrayBuffer();
+  });
+
+  test('the HTTP series use route families: /quotes/12345 and /quotes/999999 are both /quotes*', async () => {
+    const { base, scrape } = await withMetrics();
+    for (const path of [
+      '/quotes/12345',
+      '/quotes/999999',
+      '/search?keyword=x',
+      '/users/login',
+      '/',
+      '/no-such-thing',
+      '/apidocs/json',
+    ]) {
+      const response = await fetch(`${base}${path}`);
+      await response.arrayBuffer();
+    }
+    const samples = await scrape();
+    assert.deepEqual(labelValues(samples, 'http_requests_total', 'endpoint'), [
+      '/',
+      '/apidocs*',
+      '/quotes*',
+      '/search*',
+      '/users*',
+      'unmatched',
+    ]);
+    assert.equal(value(samples, 'http_requests_total', { method: 'GET', endpoint: '/quotes*', http_status: '200' }), 2);
+    assert.equal(value(samples, 'http_request_latency_seconds_count', { method: 'GET', endpoint: '/quotes*' }), 2);
+    for (const sample of find(samples, 'http_requests_in_progress')) assert.equal(sample.value, 0, sample.labels.endpoint);
+    assert.deepEqual(find(samples, 'http_requests_total', { endpoint: '/metrics' }), []);
+  });
+
+  test('gateway_upstream_errors_total: every upstream and kind from 0; a down upstream counts unavailable, a slow one timeout', async () => {
+    const downPort = await freePort();
+    const { base, scrape } = await withMetrics({ QUOTES_URL: `http://127.0.0.1:${downPort}`, UPSTREAM_TIMEOUT_MS: '200' });
+    const initial = await scrape();
+    assert.equal(find(initial, 'gateway_upstream_errors_total').length, 9);
+    for (const sample of find(initial, 'gateway_upstream_errors_total')) assert.equal(sample.value, 0);
+
+    for (const path of ['/quotes/1', '/quotes/2', '/slow']) {
+      const response = await fetch(`${base}${path}`);
+      await response.arrayBuffer();
+    }
+    const samples = await scrape();
+    assert.equal(value(samples, 'gateway_upstream_errors_total', { upstream: 'quotes', kind: 'unavailable' }), 2);
+    assert.equal(value(samples, 'gateway_upstream_errors_total', { upstream: 'users', kind: 'timeout' }), 1);
+    assert.equal(value(samples, 'gateway_upstream_errors_total', { upstream: 'search', kind: 'unavailable' }), 0);
+    assert.equal(value(samples, 'http_requests_total', { endpoint: '/quotes*', http_status: '502' }), 2);
+    assert.equal(value(samples, 'http_requests_total', { endpoint: 'unmatched', http_status: '504' }), 1);
+  });
+
+  test('a client that leaves mid-request is recorded as 499, not counted as an upstream error, and the gauge comes back to 0', async () => {
+    const { base, scrape } = await withMetrics();
+    await assert.rejects(fetch(`${base}/quotes/slow`, { signal: AbortSignal.timeout(150) }));
+    let samples: Sample[] = [];
+    const deadline = Date.now() + 3_000;
+    do {
+      samples = await scrape();
+      if (find(samples, 'http_requests_total', { http_status: '499' }).length > 0) break;
+      await new Promise((r) => setTimeout(r, 50));
+    } while (Date.now() < deadline);
+    assert.equal(value(samples, 'http_requests_total', { endpoint: '/quotes*', http_status: '499' }), 1);
+    assert.equal(value(samples, 'http_requests_in_progress', { endpoint: '/quotes*' }), 0);
+    for (const sample of find(samples, 'gateway_upstream_errors_total')) assert.equal(sample.value, 0);
+  });
+
+  test('gateway_rate_limited_total counts the 429 answers', async () => {
+    const { base, scrape } = await withMetrics({ RATE_LIMIT_PER_MINUTE: '2' });
+    for (let i = 0; i < 5; i++) {
+      const response = await fetch(`${base}/quotes/${i}`);
+      await response.arrayBuffer();
+    }
+    const samples = await scrape();
+    assert.equal(value(samples, 'gateway_rate_limited_total'), 3);
+    assert.equal(value(samples, 'http_requests_total', { endpoint: '/quotes*', http_status: '429' }), 3);
+  });
+
+  test('one completion line per request, with the client request id, the route family and the path without its query', async () => {
+    const logs = captureLogs();
+    const { base } = await startGatewayApp({}, { logger: true, logStream: logs.stream });
+    const response = await fetch(`${base}/quotes/42?token=secret-in-query`, {
+      headers: { 'x-request-id': 'gw-trace-1', authorization: 'Bearer secret-header' },
+    });
+    await response.arrayBuffer();
+    assert.equal(response.headers.get('x-request-id'), 'gw-trace-1');
+    const lines = logs.entries().filter((l) => l.reqId === 'gw-trace-1');
+    assert.equal(lines.length, 1, JSON.stringify(lines));
+    const line = lines[0] as Record<string, unknown>;
+    assert.deepEqual(
+      [line.msg, line.method, line.route, line.url, line.status, line.level, line.severity, line.service],
+      ['request completed', 'GET', '/quotes*', '/quotes/42', 200, 'info', 'INFO', 'gateway'],
+    );
+    assert.equal(typeof line.duration_ms, 'number');
+    const text = logs.lines.join('\n');
+    assert.ok(!text.includes('secret-in-query') && !text.includes('secret-header'), text);
+  });
+
+  test('closing the gateway closes its metrics listener', async () => {
+    const { app, metricsBase } = await withMetrics();
+    await app.close();
+    await assert.rejects(fetch(`${metricsBase}/metrics`));
   });
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +10,9 @@ import {
   type ChildSpec,
   findExecutable,
   loadConfig,
+  MONITORING_MISSING_NOTICE,
+  monitoringRequiredMessage,
+  type PlatformEvent,
   type PlatformHandle,
   REDIS_MISSING_MESSAGE,
   Supervisor,
@@ -88,10 +91,23 @@ async function platformEnv(varDir: string): Promise<NodeJS.ProcessEnv> {
     QUOTES_PORT: String(await freePort()),
     SEARCH_PORT: String(await freePort()),
     REDIS_PORT: String(await freePort()),
+    GATEWAY_METRICS_PORT: String(await freePort()),
+    ALERT_SINK_PORT: String(await freePort()),
+    PROMETHEUS_PORT: String(await freePort()),
+    ALERTMANAGER_PORT: String(await freePort()),
+    MONITORING: 'off',
     REDIS_URL: undefined,
     RATE_LIMIT_PER_MINUTE: '0',
     LOG_LEVEL: 'INFO',
   };
+}
+
+/** A PATH holding redis-server and nothing else: Prometheus and Alertmanager are "not installed". */
+function pathWithRedisOnly(): string {
+  const dir = tempDir('haddock-path-');
+  const redis = findExecutable('redis-server', process.env.PATH);
+  if (redis !== undefined) symlinkSync(redis, join(dir, 'redis-server'));
+  return dir;
 }
 
 const handles: PlatformHandle[] = [];
@@ -101,17 +117,22 @@ after(async () => {
 });
 
 describe('startPlatform', () => {
-  test('runs redis, the services and the gateway; restarts a killed child; stops everything', { timeout: 60_000 }, async () => {
+  test('runs redis, the services, the gateway and the alert sink; restarts a killed child; stops everything', {
+    timeout: 60_000,
+  }, async () => {
     requireRedisServer();
     const varDir = tempDir('haddock-runner-');
     const config = loadConfig(await platformEnv(varDir));
-    const events: SupervisorEvent[] = [];
+    const events: PlatformEvent[] = [];
     const platform = await startPlatform(config, { onEvent: (event) => events.push(event) });
     handles.push(platform);
     const pids = platform.pids();
-    for (const name of ['redis', 'users', 'quotes', 'search', 'gateway']) {
+    for (const name of ['redis', 'users', 'quotes', 'search', 'gateway', 'alert-sink']) {
       assert.equal(typeof pids[name], 'number', `${name} has a pid`);
     }
+    const sink = await fetch(`${platform.urls.alertSink}/alerts`);
+    assert.equal(sink.status, 200);
+    assert.deepEqual(await sink.json(), []);
 
     const list = await fetch(`${platform.urls.gateway}/quotes?limit=1`);
     assert.equal(list.status, 200);
@@ -135,7 +156,7 @@ describe('startPlatform', () => {
       redisFiles.some((file) => /appendonly/.test(file) && statSync(file).isFile()),
       `an AOF file under ${varDir}/redis: ${redisFiles.join(', ')}`,
     );
-    for (const name of ['redis', 'users', 'quotes', 'search', 'gateway']) {
+    for (const name of ['redis', 'users', 'quotes', 'search', 'gateway', 'alert-sink']) {
       const log = join(varDir, 'log', `${name}.log`);
       assert.ok(statSync(log).size > 0, `${log} is written`);
     }
@@ -158,10 +179,59 @@ describe('startPlatform', () => {
     for (const [name, pid] of Object.entries(before)) {
       assert.ok(pid !== undefined && isGone(pid), `${name} (pid ${pid}) is gone`);
     }
-    const order = events.filter((e) => e.type === 'stopped').map((e) => e.name);
-    assert.equal(order[0], 'gateway', 'the gateway stops first');
+    const order = events.flatMap((e) => (e.type === 'stopped' ? [e.name] : []));
+    assert.equal(order[0], 'alert-sink', 'the last tier stops first');
+    assert.ok(order.indexOf('gateway') < order.indexOf('quotes'), 'the gateway stops before the services');
     assert.equal(order.at(-1), 'redis', 'redis stops last');
     for (const port of Object.values(config.ports)) assert.ok(await portIsFree(port), `port ${port} is free`);
+  });
+
+  test('MONITORING=off starts neither Prometheus nor Alertmanager, even when installed', { timeout: 60_000 }, async () => {
+    requireRedisServer();
+    const env = await platformEnv(tempDir('haddock-runner-'));
+    const events: PlatformEvent[] = [];
+    const platform = await startPlatform(loadConfig({ ...env, MONITORING: 'off' }), { onEvent: (e) => events.push(e) });
+    handles.push(platform);
+    try {
+      const names = Object.keys(platform.pids());
+      assert.ok(!names.includes('prometheus') && !names.includes('alertmanager'), names.join(', '));
+      assert.equal(platform.urls.prometheus, undefined);
+      assert.equal(platform.urls.alertmanager, undefined);
+      assert.ok(!events.some((e) => e.type === 'notice'), 'no notice: monitoring was turned off, not found missing');
+      assert.ok(await portIsFree(Number(env.PROMETHEUS_PORT)), 'nothing listens on the Prometheus port');
+    } finally {
+      await platform.stop();
+    }
+  });
+
+  test('stopChild keeps a service down without restart until startChild brings it back', { timeout: 60_000 }, async () => {
+    requireRedisServer();
+    const platform = await startPlatform(loadConfig(await platformEnv(tempDir('haddock-runner-'))));
+    handles.push(platform);
+    try {
+      const old = platform.pids().quotes as number;
+      await platform.stopChild('quotes');
+      assert.ok(isGone(old), 'the quotes process is gone');
+      // Longer than the first restart delay (250 ms): a supervised crash would be back by now.
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      assert.equal(platform.pids().quotes, undefined, 'not restarted');
+      const down = await fetch(`${platform.urls.gateway}/quotes/1`);
+      await down.arrayBuffer();
+      assert.equal(down.status, 502);
+
+      await platform.startChild('quotes');
+      const pid = platform.pids().quotes;
+      assert.ok(pid !== undefined && pid !== old, 'a new quotes process');
+      const up = await until('quotes answers through the gateway', 10_000, async () => {
+        const response = await fetch(`${platform.urls.gateway}/quotes/1`);
+        await response.arrayBuffer();
+        return response.status === 200 ? response.status : undefined;
+      });
+      assert.equal(up, 200);
+      await assert.rejects(platform.stopChild('nobody'), /no child is named nobody/);
+    } finally {
+      await platform.stop();
+    }
   });
 
   test('rejects with the install command when redis-server is not on PATH and REDIS_URL is unset', {
@@ -173,6 +243,42 @@ describe('startPlatform', () => {
       assert.equal(err.message, REDIS_MISSING_MESSAGE);
       return true;
     });
+  });
+
+  test('MONITORING=on rejects with the install command when Prometheus and Alertmanager are not on PATH', {
+    timeout: 10_000,
+  }, async () => {
+    const varDir = tempDir('haddock-runner-');
+    const env = { ...(await platformEnv(varDir)), PATH: pathWithRedisOnly(), MONITORING: 'on' };
+    const events: PlatformEvent[] = [];
+    await assert.rejects(startPlatform(loadConfig(env), { onEvent: (e) => events.push(e) }), (err: Error) => {
+      assert.equal(err.message, monitoringRequiredMessage(['prometheus', 'alertmanager']));
+      assert.match(err.message, /apt-get update && apt-get install -y prometheus prometheus-alertmanager/);
+      return true;
+    });
+    assert.deepEqual(events, [], 'nothing was started');
+  });
+
+  test('the monitoring ports are validated with the others: all distinct, unless MONITORING=off', async () => {
+    const env = await platformEnv(tempDir('haddock-runner-'));
+    assert.throws(
+      () => loadConfig({ ...env, MONITORING: 'auto', PROMETHEUS_PORT: env.ALERTMANAGER_PORT, ALERT_SINK_PORT: env.USERS_PORT }),
+      (err: Error) => {
+        assert.match(err.message, /ALERTMANAGER_PORT and PROMETHEUS_PORT are both/);
+        assert.match(err.message, /ALERT_SINK_PORT and USERS_PORT are both/);
+        return true;
+      },
+    );
+    assert.throws(() => loadConfig({ ...env, GATEWAY_METRICS_PORT: env.GATEWAY_PORT }), /GATEWAY_METRICS_PORT and GATEWAY_PORT/);
+    assert.doesNotThrow(() => loadConfig({ ...env, MONITORING: 'off', PROMETHEUS_PORT: env.ALERTMANAGER_PORT }));
+    assert.throws(
+      () => loadConfig({ ...env, MONITORING: 'sometimes', MONITORING_PROFILE: 'fast' }),
+      (err: Error) => {
+        assert.match(err.message, /MONITORING must be one of auto, on, off/);
+        assert.match(err.message, /MONITORING_PROFILE must be one of production, test/);
+        return true;
+      },
+    );
   });
 
   test('a port already in use fails the start clearly and leaves no process behind', { timeout: 60_000 }, async () => {
@@ -194,9 +300,30 @@ describe('startPlatform', () => {
     for (const pid of started) assert.ok(isGone(pid), `pid ${pid} is gone`);
   });
 
-  test('npm start entry: prints the URLs, and SIGINT stops everything and exits 0', { timeout: 60_000 }, async () => {
+  test('bad ALERT_* receiver variables are configuration errors naming the variable, never its value', async () => {
+    const env = await platformEnv(tempDir('haddock-runner-'));
+    const secret = 'not-a-url-but-a-s3cr3t-token';
+    assert.throws(
+      () => loadConfig({ ...env, MONITORING: 'auto', ALERT_SLACK_WEBHOOK_URL: secret }),
+      (err: Error) => {
+        assert.match(err.message, /ALERT_SLACK_WEBHOOK_URL/);
+        assert.ok(!err.message.includes(secret), err.message);
+        return true;
+      },
+    );
+    assert.doesNotThrow(() => loadConfig({ ...env, MONITORING: 'off', ALERT_SLACK_WEBHOOK_URL: secret }));
+  });
+
+  test('npm start entry: prints the URLs and one notice for missing monitoring; SIGINT stops everything and exits 0', {
+    timeout: 60_000,
+  }, async () => {
     requireRedisServer();
-    const env = await platformEnv(tempDir('haddock-entry-'));
+    // MONITORING=auto on a machine without Prometheus or Alertmanager.
+    const env: NodeJS.ProcessEnv = {
+      ...(await platformEnv(tempDir('haddock-entry-'))),
+      MONITORING: undefined,
+      PATH: pathWithRedisOnly(),
+    };
     const runner = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'src/platform/start.ts')], {
       cwd: REPO,
       env,
@@ -216,8 +343,12 @@ describe('startPlatform', () => {
       );
       assert.match(output, new RegExp(`gateway +http://localhost:${env.GATEWAY_PORT}`));
       assert.match(output, new RegExp(`API docs +http://localhost:${env.GATEWAY_PORT}/apidocs`));
+      assert.match(output, new RegExp(`alerts +http://localhost:${env.ALERT_SINK_PORT}/alerts`));
+      assert.doesNotMatch(output, /prometheus +http/);
+      const notices = output.split('\n').filter((line) => line.includes('not found'));
+      assert.deepEqual(notices, [`[haddock] ${MONITORING_MISSING_NOTICE}`]);
       const pids = [...output.matchAll(/started +\S+ \(pid (\d+)\)/g)].map((m) => Number(m[1]));
-      assert.equal(pids.length, 5, output);
+      assert.equal(pids.length, 6, output);
       runner.kill('SIGINT');
       const [code] = await exited;
       assert.equal(code, 0, output);
@@ -264,6 +395,47 @@ describe('Supervisor', () => {
     }
     const delays = events.flatMap((e) => (e.type === 'exited' ? [e.restartInMs] : []));
     assert.deepEqual(delays.slice(0, 3), [250, 500, 1_000]);
+  });
+
+  test('stopChild stops one child without restart; startChild brings it back and waits for its probe', {
+    timeout: 20_000,
+  }, async () => {
+    const events: SupervisorEvent[] = [];
+    let probes = 0;
+    const supervisor = new Supervisor(
+      [
+        node('kept', 'setInterval(() => {}, 1000)'),
+        node('paused', 'setInterval(() => {}, 1000)', {
+          probe: async () => {
+            probes += 1;
+          },
+        }),
+      ],
+      { readyTimeoutMs: 5_000, onEvent: (e) => events.push(e) },
+    );
+    try {
+      await supervisor.start();
+      const { kept, paused } = supervisor.pids() as Record<string, number>;
+      await supervisor.stopChild('paused');
+      assert.ok(isGone(paused as number), 'paused is gone');
+      // Twice the first restart delay: a crash would have been restarted by now.
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      assert.equal(supervisor.pids().paused, undefined);
+      assert.ok(!events.some((e) => e.type === 'restarted'), 'no restart');
+      assert.equal(supervisor.pids().kept, kept, 'the other child is untouched');
+
+      const probesBefore = probes;
+      await supervisor.startChild('paused');
+      const again = supervisor.pids().paused;
+      assert.ok(again !== undefined && again !== paused);
+      assert.ok(probes > probesBefore, 'startChild waited for the probe');
+      await supervisor.startChild('paused');
+      assert.equal(supervisor.pids().paused, again, 'starting a running child changes nothing');
+      await assert.rejects(supervisor.startChild('nobody'), /no child is named nobody \(known: kept, paused\)/);
+    } finally {
+      await supervisor.stop();
+    }
+    await assert.rejects(supervisor.startChild('paused'), /stopping/);
   });
 
   test('a child that never passes its probe fails the start with its name and log, and is stopped', {

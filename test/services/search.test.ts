@@ -249,6 +249,6 @@ test('GET /apidocs/json → an OpenAPI 3 document listing the search routes', as
   assert.equal(res.statusCode, 200);
   const doc = res.json() as { openapi: string; paths: Record<string, Record<string, unknown>> };
   assert.match(doc.openapi, /^3\./);
-  assert.deepEqual(Object.keys(doc.paths).sort(), ['/search', '/search/health', '/search/health/live']);
+  assert.deepEqual(Object.keys(doc.paths).sort(), ['/search', '/search/health', '/search/health/live', '/search/health/ready']);
   assert.ok('get' in (doc.paths['/search'] ?? {}));
 });

@@ -46,6 +46,22 @@ export class EnvReader {
     return value;
   }
 
+  /** A decimal number within [min, max] (`0.5`, `2`); the fallback when unset. */
+  number(name: string, fallback: number, min: number, max: number): number {
+    const raw = this.raw(name);
+    if (raw === undefined) return fallback;
+    if (!/^-?(\d+(\.\d*)?|\.\d+)$/.test(raw)) {
+      this.problems.push(`${name} must be a number, got "${raw}"`);
+      return fallback;
+    }
+    const value = Number(raw);
+    if (value < min || value > max) {
+      this.problems.push(`${name} must be between ${min} and ${max}, got ${value}`);
+      return fallback;
+    }
+    return value;
+  }
+
   port(name: string, fallback: number): number {
     return this.int(name, fallback, 0, 65535);
   }
@@ -105,8 +121,56 @@ const LEVEL_MAP: Record<string, LogLevel> = {
   silent: 'silent',
 };
 
+/** Where a process writes its JSON log lines besides stdout, and how the file rotates. */
+export interface LogFileConfig {
+  readonly path: string;
+  /** A file that would grow past this is renamed `<path>.1` and a new one started. */
+  readonly maxBytes: number;
+  /** Rotated files kept (`<path>.1` … `<path>.<keep>`); older ones are deleted. */
+  readonly keep: number;
+}
+
+/** Logging settings every process (services, gateway) reads. */
+export interface LogConfig {
+  readonly logLevel: LogLevel;
+  /** Unset: stdout only. */
+  readonly logFile: LogFileConfig | undefined;
+}
+
+/** Resource limits the metrics report when the cgroup does not say; undefined when unset. */
+export interface ResourceConfig {
+  readonly memoryLimitBytes: number | undefined;
+  readonly cpuLimitCores: number | undefined;
+}
+
+/** Reads LOG_LEVEL (the spec's five names, or pino's) and LOG_FILE, LOG_FILE_MAX_BYTES, LOG_FILE_KEEP. */
+export function readLogConfig(reader: EnvReader): LogConfig {
+  const levelRaw = reader.string('LOG_LEVEL', 'INFO');
+  const logLevel = LEVEL_MAP[levelRaw.toLowerCase()];
+  if (logLevel === undefined) {
+    reader.problem(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${levelRaw}"`);
+  }
+  const path = reader.raw('LOG_FILE');
+  const maxBytes = reader.int('LOG_FILE_MAX_BYTES', 5_242_880, 1_024, 1_073_741_824);
+  const keep = reader.int('LOG_FILE_KEEP', 5, 0, 100);
+  return {
+    logLevel: logLevel ?? 'info',
+    logFile: path === undefined ? undefined : Object.freeze({ path, maxBytes, keep }),
+  };
+}
+
+/** Reads MEMORY_LIMIT_BYTES and CPU_LIMIT_CORES, for when the process runs outside a limiting cgroup. */
+export function readResourceConfig(reader: EnvReader): ResourceConfig {
+  const memory = reader.raw('MEMORY_LIMIT_BYTES');
+  const cpu = reader.raw('CPU_LIMIT_CORES');
+  return {
+    memoryLimitBytes: memory === undefined ? undefined : reader.int('MEMORY_LIMIT_BYTES', 0, 1_048_576, Number.MAX_SAFE_INTEGER),
+    cpuLimitCores: cpu === undefined ? undefined : reader.number('CPU_LIMIT_CORES', 0, 0.01, 1_024),
+  };
+}
+
 /** What every service reads: Redis, HTTP, security, logging. */
-export interface ServiceConfig {
+export interface ServiceConfig extends LogConfig, ResourceConfig {
   readonly serviceName: string;
   readonly nodeEnv: string;
   readonly host: string;
@@ -118,7 +182,6 @@ export interface ServiceConfig {
   /** True when ADMIN_KEY was unset and the local default is in force. */
   readonly adminKeyIsDefault: boolean;
   readonly tokenTtlSeconds: number;
-  readonly logLevel: LogLevel;
   readonly bodyLimitBytes: number;
   readonly shutdownGraceMs: number;
 }
@@ -162,11 +225,7 @@ export function parseAdminKeys(reader: EnvReader, nodeEnv: string): { keys: stri
 export function readServiceConfig(reader: EnvReader, serviceName: string, defaultPort: number): ServiceConfig {
   const nodeEnv = reader.string('NODE_ENV', 'development');
   const admin = parseAdminKeys(reader, nodeEnv);
-  const levelRaw = reader.string('LOG_LEVEL', 'INFO');
-  const logLevel = LEVEL_MAP[levelRaw.toLowerCase()];
-  if (logLevel === undefined) {
-    reader.problem(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${levelRaw}"`);
-  }
+  const log = readLogConfig(reader);
   const prefix = reader.string('REDIS_KEY_PREFIX', 'haddock:');
   if (!/^[A-Za-z0-9:_.-]{1,64}$/.test(prefix)) {
     reader.problem('REDIS_KEY_PREFIX may hold only letters, digits and : _ . - (at most 64)');
@@ -182,7 +241,8 @@ export function readServiceConfig(reader: EnvReader, serviceName: string, defaul
     adminKeys: admin.keys,
     adminKeyIsDefault: admin.isDefault,
     tokenTtlSeconds: reader.int('TOKEN_TTL_SECONDS', 86_400, 60, 31_536_000),
-    logLevel: logLevel ?? 'info',
+    ...log,
+    ...readResourceConfig(reader),
     bodyLimitBytes: reader.int('BODY_LIMIT_BYTES', 16_384, 1_024, 1_048_576),
     shutdownGraceMs: reader.int('SHUTDOWN_GRACE_MS', 10_000, 0, 120_000),
   };

@@ -47,43 +47,51 @@ function round(ms: number): number {
   return Math.round(ms * 100) / 100;
 }
 
+const CHECK_SCHEMA = {
+  type: 'object',
+  properties: {
+    name: { type: 'string', description: 'redis, seed…' },
+    status: { type: 'string', enum: ['pass', 'fail'] },
+    latency_ms: { type: 'number' },
+    error: { type: 'string', description: 'Why the check failed' },
+  },
+  required: ['name', 'status', 'latency_ms'],
+} as const;
+
+const DETAILED_SCHEMA = (message: 'healthy' | 'unhealthy') =>
+  ({
+    type: 'object',
+    properties: { message: { type: 'string', enum: [message] }, checks: { type: 'array', items: CHECK_SCHEMA } },
+    required: ['message', 'checks'],
+  }) as const;
+
 /**
- * Registers `GET <path>` answering the original's exact `{"message":"healthy"}`
- * when every check passes, and 503 `{"message":"unhealthy","checks":[…]}` otherwise.
- * `GET <path>/live` only says the process answers (liveness).
+ * Registers the health routes under `path` (`/quotes/health`):
+ * - `GET <path>`: readiness answering the original's exact `{"message":"healthy"}`
+ *   when every check passes (clients compare it whole), and 503
+ *   `{"message":"unhealthy","checks":[…]}` otherwise;
+ * - `GET <path>/ready`: the same readiness, always with the checks (200 or 503);
+ * - `GET <path>/live`: liveness, the process answers (no dependency checked).
+ * Their completion lines are logged at debug: probes run every few seconds.
  */
 export function registerHealthRoutes(app: FastifyInstance, path: string, checks: readonly HealthCheck[]): void {
   const tags = ['health'];
+  const names = checks.map((c) => c.name).join(', ');
+  const config = { quietLog: true };
   app.get(
     path,
     {
+      config,
       schema: {
         tags,
-        summary: 'Readiness: Redis reachable and seeding done',
+        summary: `Readiness (${names}): exactly {"message":"healthy"}, or 503 with the failing checks`,
         response: {
           200: {
             type: 'object',
             properties: { message: { type: 'string', enum: ['healthy'] } },
             required: ['message'],
           },
-          503: {
-            type: 'object',
-            properties: {
-              message: { type: 'string', enum: ['unhealthy'] },
-              checks: {
-                type: 'array',
-                items: {
-                  type: 'object',
-                  properties: {
-                    name: { type: 'string' },
-                    status: { type: 'string' },
-                    latency_ms: { type: 'number' },
-                    error: { type: 'string' },
-                  },
-                },
-              },
-            },
-          },
+          503: DETAILED_SCHEMA('unhealthy'),
         },
       },
     },
@@ -95,12 +103,32 @@ export function registerHealthRoutes(app: FastifyInstance, path: string, checks:
     },
   );
   app.get(
-    `${path}/live`,
+    `${path}/ready`,
     {
+      config,
       schema: {
         tags,
-        summary: 'Liveness: the process answers',
-        response: { 200: { type: 'object', properties: { message: { type: 'string' } } } },
+        summary: `Readiness with every check's result (${names}), healthy or not`,
+        response: { 200: DETAILED_SCHEMA('healthy'), 503: DETAILED_SCHEMA('unhealthy') },
+      },
+    },
+    async (_request, reply) => {
+      const results = await runChecks(checks);
+      const healthy = results.every((r) => r.status === 'pass');
+      reply.code(healthy ? 200 : 503);
+      return { message: healthy ? 'healthy' : 'unhealthy', checks: results };
+    },
+  );
+  app.get(
+    `${path}/live`,
+    {
+      config,
+      schema: {
+        tags,
+        summary: 'Liveness: the process answers (no dependency is checked)',
+        response: {
+          200: { type: 'object', properties: { message: { type: 'string', enum: ['alive'] } }, required: ['message'] },
+        },
       },
     },
     async () => ({ message: 'alive' }),

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, LogController } from 'fastify';
 import type { ServiceConfig } from '../config/index.ts';
 import { AppError, ERRORS, type ErrorCode, errorBody } from '../errors/index.ts';
-import { loggerOptions } from '../logging/index.ts';
+import { createLogger, registerRequestLogging } from '../logging/index.ts';
+import { type Registry, registerHttpMetrics, registerMetricsRoute } from '../metrics/index.ts';
 import { isRedisUnavailable } from '../redis/index.ts';
 import { describeIssue, isMissingField, validatorCompiler } from './validation.ts';
 
@@ -40,6 +41,35 @@ export interface AppOptions {
   readonly logger?: boolean;
   /** Where the JSON log lines go instead of stdout (tests capture them to check redaction). */
   readonly logStream?: NodeJS.WritableStream;
+  /** The app's metrics registry: HTTP series on every route, served at `GET /metrics`. */
+  readonly metrics?: Registry;
+}
+
+/** Request ids accepted from clients (`X-Request-Id`); anything else is replaced by a UUID. */
+export const REQUEST_ID_PATTERN = /^[\w.:-]{1,128}$/;
+
+/** The client's X-Request-Id when sane, else a fresh UUID: decided before the request's logger is bound to it. */
+export function requestIdOf(req: { headers: Record<string, string | string[] | undefined> }): string {
+  const incoming = req.headers['x-request-id'];
+  return typeof incoming === 'string' && REQUEST_ID_PATTERN.test(incoming) ? incoming : randomUUID();
+}
+
+/**
+ * Fastify's log controller (the non-deprecated replacement for the top-level
+ * `disableRequestLogging`) without its two lines per request ("incoming
+ * request", "request completed"): `registerRequestLogging` writes one line
+ * per request instead. Its other lines (a response stream that broke, a
+ * serializer that failed) are kept.
+ */
+class CompletionLineController extends LogController {
+  override incomingRequest(): void {}
+  override requestCompleted(): void {}
+  // Every 404 goes through the platform's not-found handler, answered and logged as any request.
+  override routeNotFound(): void {}
+}
+
+export function quietLogController(): LogController {
+  return new CompletionLineController();
 }
 
 const FASTIFY_CODE_TO_ERROR: Record<string, ErrorCode> = {
@@ -50,20 +80,24 @@ const FASTIFY_CODE_TO_ERROR: Record<string, ErrorCode> = {
 };
 
 /**
- * The Fastify instance every service starts from: JSON logs with request ids,
- * strict validation, one error handler answering `{"error": …}`, JSON 404s and
- * an OpenAPI document. It never listens; the server entry does.
+ * The Fastify instance every service starts from: JSON logs (stdout, and the
+ * rotating LOG_FILE) with request ids and one completion line per request,
+ * HTTP metrics and `/metrics` when given a registry, strict validation, one
+ * error handler answering `{"error": …}`, JSON 404s and an OpenAPI document.
+ * It never listens; the server entry does.
  */
 export async function createServiceApp(options: AppOptions): Promise<FastifyInstance> {
   const { config } = options;
+  const log =
+    options.logger === false
+      ? undefined
+      : createLogger({ service: config.serviceName, level: config.logLevel, stream: options.logStream, file: config.logFile });
   const app = Fastify({
-    logger:
-      options.logger === false
-        ? false
-        : { ...loggerOptions(config.serviceName, config.logLevel), ...(options.logStream ? { stream: options.logStream } : {}) },
+    ...(log === undefined ? { logger: false } : { loggerInstance: log.logger as FastifyBaseLogger }),
+    logController: quietLogController(),
     bodyLimit: config.bodyLimitBytes,
-    requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    genReqId: requestIdOf,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
@@ -74,12 +108,15 @@ export async function createServiceApp(options: AppOptions): Promise<FastifyInst
   app.removeContentTypeParser('text/plain');
   app.decorateRequest('principal', null);
 
+  if (log !== undefined) app.addHook('onClose', async () => log.close());
   app.addHook('onRequest', async (request, reply) => {
-    // Request ids from clients are echoed back only when they are sane.
-    const incoming = request.headers['x-request-id'];
-    if (typeof incoming === 'string' && !/^[\w.:-]{1,128}$/.test(incoming)) request.id = randomUUID();
     reply.header('x-request-id', request.id);
   });
+  registerRequestLogging(app);
+  if (options.metrics !== undefined) {
+    registerHttpMetrics(app, options.metrics);
+    registerMetricsRoute(app, options.metrics);
+  }
 
   app.setErrorHandler((error: FastifyError | AppError | Error, request, reply) => {
     if (error instanceof AppError) {

@@ -1,4 +1,16 @@
-import type { LoggerOptions } from 'pino';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { type DestinationStream, destination, type Logger, type LoggerOptions, multistream, pino } from 'pino';
+import type { LogFileConfig } from '../config/index.ts';
+import { RotatingFile } from './rotating-file.ts';
+
+export { RotatingFile, type RotatingFileOptions } from './rotating-file.ts';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** A probe route (health, /metrics): its completion line is logged at debug, not info. */
+    quietLog?: boolean;
+  }
+}
 
 /**
  * Paths pino removes from every log line: credentials never reach a log,
@@ -8,6 +20,7 @@ export const REDACTED_PATHS = [
   'req.headers.authorization',
   'req.headers.cookie',
   'headers.authorization',
+  'headers.cookie',
   'authorization',
   'password',
   'token',
@@ -19,7 +32,21 @@ export const REDACTED_PATHS = [
   '*.adminKeys',
 ];
 
-/** pino options shared by every process: JSON lines with ISO time, the service name and redaction. */
+/** The spec's level names (6.2.1.2), by pino level label: each line carries both. */
+export const SEVERITY: Readonly<Record<string, string>> = {
+  trace: 'DEBUG',
+  debug: 'DEBUG',
+  info: 'INFO',
+  warn: 'WARNING',
+  error: 'ERROR',
+  fatal: 'CRITICAL',
+};
+
+/**
+ * pino options shared by every process: JSON lines with ISO time, the level
+ * as a label plus the spec's name for it (`"level":"warn","severity":"WARNING"`),
+ * the service name and redaction.
+ */
 export function loggerOptions(service: string, level: string): LoggerOptions {
   return {
     level,
@@ -27,8 +54,77 @@ export function loggerOptions(service: string, level: string): LoggerOptions {
     timestamp: () => `,"time":"${new Date().toISOString()}"`,
     messageKey: 'msg',
     formatters: {
-      level: (label) => ({ level: label }),
+      level: (label) => ({ level: label, severity: SEVERITY[label] ?? label.toUpperCase() }),
     },
     redact: { paths: REDACTED_PATHS, censor: '[REDACTED]' },
   };
+}
+
+export interface LoggerSetup {
+  readonly service: string;
+  readonly level: string;
+  /** Where the lines go instead of stdout (tests capture them). */
+  readonly stream?: NodeJS.WritableStream;
+  /** A rotating file that gets every line too. */
+  readonly file?: LogFileConfig;
+}
+
+/** A logger and what must be released when its app closes. */
+export interface ProcessLogger {
+  readonly logger: Logger;
+  /** Closes the log file, if any (a line logged afterwards reopens it). */
+  close(): void;
+}
+
+/**
+ * The process's pino logger: stdout (or `stream`) always and, with `file`,
+ * also a rotating file, both through `pino.multistream`.
+ */
+export function createLogger(setup: LoggerSetup): ProcessLogger {
+  const options = loggerOptions(setup.service, setup.level);
+  const out = (setup.stream as DestinationStream | undefined) ?? destination({ dest: 1, sync: false });
+  if (setup.file === undefined) return { logger: pino(options, out), close: () => {} };
+  const file = new RotatingFile(setup.file);
+  // Each stream takes every level: the logger's own level does the filtering.
+  const streams = multistream([
+    { level: 'trace', stream: out },
+    { level: 'trace', stream: file },
+  ]);
+  return { logger: pino(options, streams), close: () => file.end() };
+}
+
+/** The request target's path, without the query string: values there may hold secrets. */
+export function pathOnly(url: string): string {
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
+}
+
+/** What names a request's route in its log line (a template, never the raw URL). */
+export type RouteOf = (request: FastifyRequest) => string;
+
+/** The route template Fastify matched, or `unmatched` for a 404 without a route. */
+export const routeTemplate: RouteOf = (request) => request.routeOptions.url ?? 'unmatched';
+
+/**
+ * One completion line per request, replacing Fastify's two default lines:
+ * `method`, `route` (template), `url` (path only), `status`, `duration_ms`,
+ * with the request id (`reqId`) from the request's logger. 5xx at error,
+ * probes (`config.quietLog`) at debug, everything else at info. Turn off
+ * Fastify's own request logging (`logController`) alongside.
+ */
+export function registerRequestLogging(app: FastifyInstance, routeOf: RouteOf = routeTemplate): void {
+  app.addHook('onResponse', (request, reply, done) => {
+    const status = reply.statusCode;
+    const line = {
+      method: request.method,
+      route: routeOf(request),
+      url: pathOnly(request.url),
+      status,
+      duration_ms: Math.round(reply.elapsedTime * 100) / 100,
+    };
+    if (status >= 500) request.log.error(line, 'request completed');
+    else if (request.routeOptions.config?.quietLog === true) request.log.debug(line, 'request completed');
+    else request.log.info(line, 'request completed');
+    done();
+  });
 }

@@ -3,6 +3,7 @@ import { type Authenticator, createAuthenticator, TokenStore } from '../auth/ind
 import type { ServiceConfig } from '../config/index.ts';
 import { type HealthCheck, registerHealthRoutes } from '../health/index.ts';
 import { createServiceApp } from '../http/index.ts';
+import { Counter, createRedisMetrics, createRegistry, Gauge, type Registry } from '../metrics/index.ts';
 import { createRedis, type Redis, waitForRedis } from '../redis/index.ts';
 import { Seeder } from '../seed/index.ts';
 
@@ -12,6 +13,8 @@ export interface ServiceContext {
   readonly redis: Redis;
   readonly tokens: TokenStore;
   readonly auth: Authenticator;
+  /** The app's metrics registry, for the service's own series (served at `GET /metrics`). */
+  readonly metrics: Registry;
 }
 
 /** What a service plugs into the shared runtime, built from the context. */
@@ -41,37 +44,64 @@ export interface BuildOptions {
 }
 
 /**
- * Assembles a service from its definition: app with error handling and docs,
- * a fail-fast Redis client, authentication, readiness (Redis + seeding) and
- * liveness routes, seeding on `ready()`, and Redis closed on `close()`.
+ * Assembles a service from its definition: app with error handling, docs,
+ * logs and metrics (`GET /metrics`), a fail-fast and instrumented Redis
+ * client, authentication, readiness (Redis + seeding) and liveness routes,
+ * seeding on `ready()`, and Redis closed on `close()`.
  */
 export async function buildService(
   config: ServiceConfig & { readonly seedOnStart?: boolean },
   definition: ServiceDefinition,
   options: BuildOptions = {},
 ): Promise<FastifyInstance> {
-  const app = await createServiceApp({ config, logger: options.logger, logStream: options.logStream });
+  const metrics = createRegistry({
+    service: config.serviceName,
+    memoryLimitBytes: config.memoryLimitBytes,
+    cpuLimitCores: config.cpuLimitCores,
+  });
+  const app = await createServiceApp({ config, logger: options.logger, logStream: options.logStream, metrics });
+  const redisMetrics = createRedisMetrics(metrics);
   const redis = createRedis({
     url: config.redisUrl,
     commandTimeoutMs: config.redisCommandTimeoutMs,
     connectionName: `haddock-${config.serviceName}`,
     lazy: options.docsOnly,
+    onCommand: redisMetrics.observe,
   });
+  redisMetrics.watch(redis);
   redis.on('error', (err) => app.log.debug({ err }, 'redis connection error'));
   const tokens = new TokenStore(redis, config.redisKeyPrefix, config.tokenTtlSeconds);
-  const ctx: ServiceContext = { app, redis, tokens, auth: createAuthenticator(tokens, config.adminKeys) };
+  const ctx: ServiceContext = { app, redis, tokens, auth: createAuthenticator(tokens, config.adminKeys), metrics };
 
   const parts = definition.setup(ctx);
   const seed = parts.seed;
   const seeding = seed !== undefined && config.seedOnStart !== false && !options.docsOnly;
+  const seedFailures = new Counter({
+    name: 'haddock_seed_failures_total',
+    help: 'Seeding attempts that failed (each is retried with backoff)',
+    registers: [metrics],
+  });
   const seeder = new Seeder(
     config.serviceName,
     async () => {
-      await waitForRedis(redis, 3_000);
-      return seed === undefined ? 0 : seed();
+      try {
+        await waitForRedis(redis, 3_000);
+        return seed === undefined ? 0 : await seed();
+      } catch (err) {
+        seedFailures.inc();
+        throw err;
+      }
     },
     app.log,
   );
+  new Gauge({
+    name: 'haddock_seed_done',
+    help: '1 once seeding finished (always 1 for a service that does not seed); 0 while it is pending or failing',
+    registers: [metrics],
+    collect() {
+      this.set(!seeding || seeder.done ? 1 : 0);
+    },
+  });
 
   const checks: HealthCheck[] = [{ name: 'redis', run: async () => void (await redis.ping()) }];
   if (seeding) {

@@ -1,8 +1,18 @@
-import { type Env, EnvReader, LOG_LEVELS, type LogLevel } from '../../lib/config/index.ts';
+import {
+  type Env,
+  EnvReader,
+  type LogConfig,
+  type ResourceConfig,
+  readLogConfig,
+  readResourceConfig,
+} from '../../lib/config/index.ts';
 
-export interface GatewayConfig {
+export interface GatewayConfig extends LogConfig, ResourceConfig {
   readonly host: string;
   readonly port: number;
+  /** Where the gateway's own /metrics listens: a separate port, loopback by default, never the public one. */
+  readonly metricsHost: string;
+  readonly metricsPort: number;
   /** Upstream base URLs (scheme, host and port; a path, if any, is ignored). */
   readonly upstreams: {
     readonly users: string;
@@ -13,32 +23,18 @@ export interface GatewayConfig {
   readonly rateLimitPerMinute: number;
   /** Longest an upstream may stay silent (no header, no body byte) before the gateway gives up. */
   readonly upstreamTimeoutMs: number;
-  readonly logLevel: LogLevel;
   /** Believe X-Forwarded-* from the peer (only behind another trusted proxy). */
   readonly trustProxy: boolean;
   readonly shutdownGraceMs: number;
 }
 
-// The same spellings lib/config accepts for the services, so one LOG_LEVEL drives every process.
-const LEVELS: Record<string, LogLevel> = {
-  debug: 'debug',
-  info: 'info',
-  warning: 'warn',
-  warn: 'warn',
-  error: 'error',
-  critical: 'fatal',
-  fatal: 'fatal',
-  silent: 'silent',
-};
-
 export function loadConfig(env: Env): GatewayConfig {
   const reader = new EnvReader(env);
-  const levelRaw = reader.string('LOG_LEVEL', 'INFO');
-  const logLevel = LEVELS[levelRaw.toLowerCase()];
-  if (logLevel === undefined) reader.problem(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${levelRaw}"`);
   const config: GatewayConfig = {
     host: reader.string('HOST', '0.0.0.0'),
     port: reader.port('GATEWAY_PORT', 8000),
+    metricsHost: reader.string('GATEWAY_METRICS_HOST', '127.0.0.1'),
+    metricsPort: reader.port('GATEWAY_METRICS_PORT', 8010),
     upstreams: Object.freeze({
       users: reader.url('USERS_URL', 'http://127.0.0.1:8001', ['http:']),
       quotes: reader.url('QUOTES_URL', 'http://127.0.0.1:8002', ['http:']),
@@ -46,10 +42,15 @@ export function loadConfig(env: Env): GatewayConfig {
     }),
     rateLimitPerMinute: reader.int('RATE_LIMIT_PER_MINUTE', 10, 0, 1_000_000),
     upstreamTimeoutMs: reader.int('UPSTREAM_TIMEOUT_MS', 10_000, 50, 600_000),
-    logLevel: logLevel ?? 'info',
     trustProxy: reader.bool('TRUST_PROXY', false),
     shutdownGraceMs: reader.int('SHUTDOWN_GRACE_MS', 10_000, 0, 120_000),
+    // The same LOG_* spellings and limits as the services, so one environment drives every process.
+    ...readLogConfig(reader),
+    ...readResourceConfig(reader),
   };
+  if (config.metricsPort !== 0 && config.metricsPort === config.port) {
+    reader.problem(`GATEWAY_METRICS_PORT must differ from GATEWAY_PORT (both ${config.port}): /metrics must never be public`);
+  }
   reader.done();
   return Object.freeze(config);
 }

@@ -24,6 +24,11 @@ export function createUpstream(name: UpstreamName, baseUrl: string): Upstream {
   };
 }
 
+/** How an upstream failed: refused or broke before answering (502), stayed silent (504), or broke mid-answer. */
+export type UpstreamErrorKind = 'unavailable' | 'timeout' | 'reset';
+
+export const UPSTREAM_ERROR_KINDS: readonly UpstreamErrorKind[] = ['unavailable', 'timeout', 'reset'];
+
 export interface ProxyOptions {
   /** Longest the upstream socket may stay idle, in either direction. */
   readonly timeoutMs: number;
@@ -31,6 +36,8 @@ export interface ProxyOptions {
   readonly trustProxy: boolean;
   /** The path and query to request upstream. */
   readonly target: string;
+  /** Told at most once per request when the upstream fails it (not when the client leaves). */
+  readonly onUpstreamError?: (kind: UpstreamErrorKind) => void;
 }
 
 /** Headers that describe one connection, not the message: never forwarded (RFC 9110 §7.6.1). */
@@ -121,6 +128,13 @@ export function proxyRequest(
     let committed = false;
     let current: ClientRequest | undefined;
     let answer: IncomingMessage | undefined;
+    let clientGone = false;
+    let reported = false;
+    const report = (kind: UpstreamErrorKind): void => {
+      if (reported || clientGone) return;
+      reported = true;
+      options.onUpstreamError?.(kind);
+    };
 
     const commit = (send: () => void): void => {
       if (committed) return;
@@ -142,6 +156,7 @@ export function proxyRequest(
     };
 
     const fail = (code: 'UPSTREAM_UNAVAILABLE' | 'UPSTREAM_TIMEOUT', target: ClientRequest, err?: Error): void => {
+      if (!committed) report(code === 'UPSTREAM_TIMEOUT' ? 'timeout' : 'unavailable');
       commit(() => {
         request.log.warn({ err, upstream: upstream.name, code }, 'upstream request failed');
         abandonBody(target, true);
@@ -153,6 +168,7 @@ export function proxyRequest(
     res.on('close', () => {
       if (res.writableFinished) return;
       // The client went away: stop the upstream exchange too.
+      clientGone = true;
       current?.destroy();
       answer?.destroy();
       if (!committed) {
@@ -178,6 +194,7 @@ export function proxyRequest(
           fail('UPSTREAM_TIMEOUT', outgoing);
         } else {
           // Headers went out already: all that is left is to cut the stream.
+          report('timeout');
           answer.destroy(new Error(`upstream ${upstream.name} silent for ${options.timeoutMs} ms`));
           outgoing.destroy();
         }
@@ -187,6 +204,7 @@ export function proxyRequest(
         if (committed || answer !== undefined) {
           // After the answer started (or the client left), errors end the stream; the reply side handles it.
           request.log.debug({ err, upstream: upstream.name }, 'upstream connection ended with an error');
+          if (answer !== undefined && !answer.complete) report('reset');
           abandonBody(outgoing, false);
           return;
         }
@@ -199,6 +217,8 @@ export function proxyRequest(
 
       outgoing.on('response', (incoming) => {
         answer = incoming;
+        // The upstream died mid-answer (its socket reset): the client gets a cut stream.
+        incoming.once('error', () => report('reset'));
         if (committed) {
           incoming.destroy();
           return;

@@ -36,3 +36,22 @@ export function isPrivatePath(path: string): boolean {
 export function isDocsPath(path: string): boolean {
   return path === '/apidocs' || path.startsWith('/apidocs/');
 }
+
+/** The gateway's `endpoint` label and log `route`: a fixed set, so a path never becomes a label value. */
+export type GatewayEndpoint = '/' | '/users*' | '/quotes*' | '/search*' | '/apidocs*' | 'unmatched';
+
+/**
+ * Names a request path by the route family that answers it: `/quotes*` and
+ * `/search*` are their services' prefixes (as `upstreamFor` matches them),
+ * `/users*` and `/` go to users, `/apidocs*` is the gateway's own page, and
+ * anything else (a path no service routes, `/metrics`) is `unmatched`.
+ */
+export function gatewayEndpoint(path: string): GatewayEndpoint {
+  if (path === '/') return '/';
+  if (isDocsPath(path)) return '/apidocs*';
+  if (isPrivatePath(path)) return 'unmatched';
+  const upstream = upstreamFor(path);
+  if (upstream === 'quotes') return '/quotes*';
+  if (upstream === 'search') return '/search*';
+  return path.startsWith('/users') ? '/users*' : 'unmatched';
+}

@@ -113,6 +113,21 @@ export class ManagedChild {
     if (pid !== undefined) this.emit({ type: 'started', name: this.spec.name, pid });
   }
 
+  /** True once `stop()` was called and until `resume()`: the child is down on purpose. */
+  get stopped(): boolean {
+    return this.stopping;
+  }
+
+  /** Starts a child `stop()` took down, with a fresh backoff; a no-op for one that was never stopped. */
+  resume(): void {
+    if (!this.stopping || alive(this.process)) return;
+    this.stopping = false;
+    this.process = undefined;
+    this.lastExit = undefined;
+    this.nextDelayMs = BACKOFF_START_MS;
+    this.start();
+  }
+
   /** SIGTERM, then SIGKILL after the spec's grace; never restarts afterwards. */
   async stop(): Promise<void> {
     this.stopping = true;

@@ -1,28 +1,59 @@
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Env, EnvReader } from '../../lib/config/index.ts';
+import { ConfigError, type Env, EnvReader } from '../../lib/config/index.ts';
+import { enabledAlertChannels } from '../monitoring/index.ts';
 
 export interface PlatformPorts {
   readonly gateway: number;
+  /** The gateway's separate /metrics listener (never exposed through the proxy port). */
+  readonly gatewayMetrics: number;
   readonly users: number;
   readonly quotes: number;
   readonly search: number;
   /** The private redis-server's port (unused when REDIS_URL is set). */
   readonly redis: number;
+  /** The local webhook receiver of Alertmanager. */
+  readonly alertSink: number;
+  /** Unused when MONITORING=off, like the next one. */
+  readonly prometheus: number;
+  readonly alertmanager: number;
+}
+
+/** `auto` starts Prometheus and Alertmanager when installed; `on` requires them; `off` never starts them. */
+export type MonitoringMode = 'auto' | 'on' | 'off';
+/** `test` shortens every interval and `for:` so an alert fires within seconds. */
+export type MonitoringProfile = 'production' | 'test';
+
+export interface MonitoringConfig {
+  readonly mode: MonitoringMode;
+  readonly profile: MonitoringProfile;
+  readonly scrapeInterval: string;
+  readonly evaluationInterval: string;
+  readonly groupWait: string;
+  readonly groupInterval: string | undefined;
+  readonly repeatInterval: string | undefined;
+  /** The value of the `namespace` label the dashboards select on. */
+  readonly namespace: string;
 }
 
 export interface RunnerConfig {
   /** The repository root: where `src/`, `data/` and `node_modules/` are. */
   readonly home: string;
-  /** Runtime state: `redis/` (data, AOF), `log/` (one file per child), `run/` (pid files). */
+  /**
+   * Runtime state: `redis/` (data, AOF), `log/` (one file per child), `run/` (pid files),
+   * `monitoring/` (generated Prometheus and Alertmanager configuration), `prometheus/`, `alertmanager/`.
+   */
   readonly varDir: string;
   /** The interface the services and the gateway listen on. */
   readonly host: string;
+  /** The interface of the gateway's metrics listener. */
+  readonly gatewayMetricsHost: string;
   readonly ports: PlatformPorts;
   /** An external Redis; when undefined the runner starts a private redis-server. */
   readonly redisUrl: string | undefined;
   readonly quotesSeedFile: string;
   readonly usersSeedFile: string;
+  readonly monitoring: MonitoringConfig;
   /** How long each child has to answer its readiness probe at start-up. */
   readonly readyTimeoutMs: number;
   /** How long a service or the gateway has to exit after SIGTERM before SIGKILL. */
@@ -34,34 +65,88 @@ export interface RunnerConfig {
 /** The repository root, three levels above this file (src/platform/runner). */
 export const DEFAULT_HOME = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
+const PROFILES: Record<MonitoringProfile, Omit<MonitoringConfig, 'mode' | 'profile' | 'namespace'>> = {
+  production: {
+    scrapeInterval: '15s',
+    evaluationInterval: '15s',
+    groupWait: '30s',
+    groupInterval: undefined,
+    repeatInterval: undefined,
+  },
+  // Fast enough for an end-to-end test to see an alert fire and resolve within a minute.
+  test: { scrapeInterval: '1s', evaluationInterval: '1s', groupWait: '1s', groupInterval: '1s', repeatInterval: '1m' },
+};
+
+const PORT_VARIABLES: Record<keyof PlatformPorts, string> = {
+  gateway: 'GATEWAY_PORT',
+  gatewayMetrics: 'GATEWAY_METRICS_PORT',
+  users: 'USERS_PORT',
+  quotes: 'QUOTES_PORT',
+  search: 'SEARCH_PORT',
+  redis: 'REDIS_PORT',
+  alertSink: 'ALERT_SINK_PORT',
+  prometheus: 'PROMETHEUS_PORT',
+  alertmanager: 'ALERTMANAGER_PORT',
+};
+
+/** The ALERT_* variables (receivers' URLs and keys): handed to the Alertmanager renderer, never printed. */
+export function alertVariables(env: Env): Record<string, string | undefined> {
+  return Object.fromEntries(Object.entries(env).filter(([name]) => name.startsWith('ALERT_')));
+}
+
 export function loadConfig(env: Env): RunnerConfig {
   const reader = new EnvReader(env);
   const home = resolve(reader.string('HADDOCK_HOME', DEFAULT_HOME));
   const varDir = resolve(reader.string('HADDOCK_VAR_DIR', join(home, 'var')));
   const redisUrl = reader.raw('REDIS_URL') === undefined ? undefined : reader.url('REDIS_URL', '', ['redis:', 'rediss:']);
+  const mode = reader.oneOf<MonitoringMode>('MONITORING', 'auto', ['auto', 'on', 'off']);
+  const profile = reader.oneOf<MonitoringProfile>('MONITORING_PROFILE', 'production', ['production', 'test']);
   // Port 0 is refused: the runner must know each port to probe it and hand it to the gateway.
+  const port = (name: keyof PlatformPorts, fallback: number) => reader.int(PORT_VARIABLES[name], fallback, 1, 65535);
   const ports: PlatformPorts = Object.freeze({
-    gateway: reader.int('GATEWAY_PORT', 8000, 1, 65535),
-    users: reader.int('USERS_PORT', 8001, 1, 65535),
-    quotes: reader.int('QUOTES_PORT', 8002, 1, 65535),
-    search: reader.int('SEARCH_PORT', 8003, 1, 65535),
-    redis: reader.int('REDIS_PORT', 6390, 1, 65535),
+    gateway: port('gateway', 8000),
+    gatewayMetrics: port('gatewayMetrics', 8010),
+    users: port('users', 8001),
+    quotes: port('quotes', 8002),
+    search: port('search', 8003),
+    redis: port('redis', 6390),
+    // 8004 is kept for the operations service.
+    alertSink: port('alertSink', 9095),
+    prometheus: port('prometheus', 9090),
+    alertmanager: port('alertmanager', 9093),
   });
-  const used = Object.entries(ports).filter(([name]) => name !== 'redis' || redisUrl === undefined);
-  const seen = new Map<number, string>();
-  for (const [name, port] of used) {
-    const other = seen.get(port);
-    if (other !== undefined) reader.problem(`${name.toUpperCase()}_PORT and ${other.toUpperCase()}_PORT are both ${port}`);
-    seen.set(port, name);
+  const unused = new Set<keyof PlatformPorts>();
+  if (redisUrl !== undefined) unused.add('redis');
+  if (mode === 'off') {
+    unused.add('prometheus');
+    unused.add('alertmanager');
+  }
+  const seen = new Map<number, keyof PlatformPorts>();
+  for (const [name, value] of Object.entries(ports) as [keyof PlatformPorts, number][]) {
+    if (unused.has(name)) continue;
+    const other = seen.get(value);
+    if (other !== undefined) reader.problem(`${PORT_VARIABLES[name]} and ${PORT_VARIABLES[other]} are both ${value}`);
+    seen.set(value, name);
+  }
+  if (mode !== 'off') {
+    // The receivers' variables are checked now, with the others, rather than when Alertmanager starts.
+    try {
+      enabledAlertChannels(alertVariables(env));
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      for (const problem of err.problems) reader.problem(problem);
+    }
   }
   const config: RunnerConfig = {
     home,
     varDir,
     host: reader.string('HOST', '127.0.0.1'),
+    gatewayMetricsHost: reader.string('GATEWAY_METRICS_HOST', '127.0.0.1'),
     ports,
     redisUrl,
     quotesSeedFile: resolve(home, reader.string('QUOTES_SEED_FILE', join(home, 'data/initial_data_quotes.csv'))),
     usersSeedFile: resolve(home, reader.string('USERS_SEED_FILE', join(home, 'data/initial_data_users.csv'))),
+    monitoring: Object.freeze({ mode, profile, namespace: 'haddock', ...PROFILES[profile] }),
     readyTimeoutMs: 30_000,
     stopTimeoutMs: 10_000,
     env: Object.freeze({ ...env }),

@@ -1,10 +1,11 @@
-import { accessSync, closeSync, constants, mkdirSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { accessSync, closeSync, constants, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import type { ChildSpec } from './child.ts';
 import type { RunnerConfig } from './config.ts';
 import { PlatformError, REDIS_MISSING_MESSAGE } from './errors.ts';
+import { type MonitoringBinaries, monitoringChildren, monitoringPaths, resolveMonitoring, scrapeTargets } from './monitoring.ts';
 import { assertPortFree, httpProbe, redisProbe } from './probes.ts';
-import { commandLine, isAlive, readPidFile } from './processes.ts';
+import { commandLine, findExecutable, isAlive, readPidFile } from './processes.ts';
 import { Supervisor, type SupervisorEvent } from './supervisor.ts';
 
 export interface PlatformUrls {
@@ -14,6 +15,21 @@ export interface PlatformUrls {
   readonly quotes: string;
   readonly search: string;
   readonly redis: string;
+  /** The local Alertmanager webhook receiver (`GET /alerts` lists what it received). */
+  readonly alertSink: string;
+  /** Set when the runner started Prometheus. */
+  readonly prometheus?: string;
+  /** Set when the runner started Alertmanager. */
+  readonly alertmanager?: string;
+}
+
+/** A lifecycle event of a child, or a one-line notice from the runner (a missing optional binary). */
+export type PlatformEvent = SupervisorEvent | { readonly type: 'notice'; readonly message: string };
+
+/** The executables the runner starts besides node; undefined means "not started". */
+export interface PlatformBinaries extends MonitoringBinaries {
+  /** The private Redis; undefined when REDIS_URL names an existing one. */
+  readonly redisServer: string | undefined;
 }
 
 export interface PlatformHandle {
@@ -21,31 +37,25 @@ export interface PlatformHandle {
   readonly urls: PlatformUrls;
   /** Each child's current pid (`redis` only when the runner started it); changes after a restart. */
   pids(): Readonly<Record<string, number | undefined>>;
-  /** Stops the gateway, then the services, then the private Redis; resolves when all are gone. */
+  /**
+   * Stops one child (SIGTERM, then SIGKILL after its grace) and keeps it down,
+   * without restart, until `startChild`: maintenance, or an outage drill.
+   */
+  stopChild(name: string): Promise<void>;
+  /** Starts a child `stopChild` took down; resolves once it answers its probe. */
+  startChild(name: string): Promise<void>;
+  /**
+   * Stops Prometheus, Alertmanager, the alert sink, the gateway, then the services, then the private Redis;
+   * resolves when all are gone.
+   */
   stop(): Promise<void>;
 }
 
 export interface StartOptions {
-  /** Lifecycle events (started, ready, exited, restarted, stopped) for a printer. */
-  readonly onEvent?: (event: SupervisorEvent) => void;
+  /** Lifecycle events (started, ready, exited, restarted, stopped) and notices, for a printer. */
+  readonly onEvent?: (event: PlatformEvent) => void;
   /** Aborting stops whatever was started, and `startPlatform` rejects. */
   readonly signal?: AbortSignal;
-}
-
-/** Where `name` is on `path` (a PATH value), if anywhere. */
-export function findExecutable(name: string, path: string | undefined): string | undefined {
-  for (const dir of (path ?? '').split(delimiter)) {
-    if (dir === '') continue;
-    const candidate = join(dir, name);
-    try {
-      if (!statSync(candidate).isFile()) continue;
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // Not here.
-    }
-  }
-  return undefined;
 }
 
 /** 127.0.0.1 when the children listen on every interface; their own address otherwise. */
@@ -54,9 +64,10 @@ function probeHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
 
-function platformUrls(config: RunnerConfig): PlatformUrls {
+function platformUrls(config: RunnerConfig, binaries: MonitoringBinaries): PlatformUrls {
   const host = probeHost(config.host);
   const base = (port: number) => `http://${host}:${port}`;
+  const loopback = (port: number) => `http://127.0.0.1:${port}`;
   return {
     gateway: base(config.ports.gateway),
     apidocs: `${base(config.ports.gateway)}/apidocs`,
@@ -64,16 +75,21 @@ function platformUrls(config: RunnerConfig): PlatformUrls {
     quotes: base(config.ports.quotes),
     search: base(config.ports.search),
     redis: config.redisUrl ?? `redis://127.0.0.1:${config.ports.redis}`,
+    alertSink: loopback(config.ports.alertSink),
+    ...(binaries.prometheus === undefined ? {} : { prometheus: loopback(config.ports.prometheus) }),
+    ...(binaries.alertmanager === undefined ? {} : { alertmanager: loopback(config.ports.alertmanager) }),
   };
 }
 
 /**
  * The platform, declared: one entry per child. Tier 0 is the private Redis,
- * tier 1 the services, tier 2 the gateway; a new child (Prometheus,
- * Alertmanager…) is one more entry with its tier and probe.
+ * tier 1 the services, tier 2 the gateway, tier 3 the alert sink, tier 4
+ * Alertmanager, tier 5 Prometheus; a new child is one more entry with its
+ * tier and probe.
  */
-export function platformChildren(config: RunnerConfig, redisServer: string | undefined): ChildSpec[] {
-  const urls = platformUrls(config);
+export function platformChildren(config: RunnerConfig, binaries: PlatformBinaries): ChildSpec[] {
+  const { redisServer } = binaries;
+  const urls = platformUrls(config, binaries);
   const logDir = join(config.varDir, 'log');
   const runDir = join(config.varDir, 'run');
   const env: Record<string, string | undefined> = {
@@ -81,27 +97,44 @@ export function platformChildren(config: RunnerConfig, redisServer: string | und
     HOST: config.host,
     REDIS_URL: urls.redis,
     GATEWAY_PORT: String(config.ports.gateway),
+    GATEWAY_METRICS_PORT: String(config.ports.gatewayMetrics),
+    GATEWAY_METRICS_HOST: config.gatewayMetricsHost,
     USERS_URL: urls.users,
     QUOTES_URL: urls.quotes,
     SEARCH_URL: urls.search,
     QUOTES_SEED_FILE: config.quotesSeedFile,
     USERS_SEED_FILE: config.usersSeedFile,
+    ALERT_SINK_PORT: String(config.ports.alertSink),
+    ALERT_SINK_FILE: join(logDir, 'alerts.jsonl'),
   };
   const files = (name: string) => ({ logFile: join(logDir, `${name}.log`), pidFile: join(runDir, `${name}.pid`) });
 
-  const node = (name: string, script: string, port: number, probePath: string, tier: number): ChildSpec => {
+  const node = (
+    name: string,
+    script: string,
+    port: number,
+    probePath: string,
+    tier: number,
+    { host = config.host, otherPorts = [] }: { host?: string; otherPorts?: { port: number; host: string }[] } = {},
+  ): ChildSpec => {
     const file = join(config.home, script);
     return {
       name,
       command: process.execPath,
       args: ['--import', 'tsx', file],
-      env: { ...env, PORT: String(port) },
+      // pino writes the JSON log itself, rotating it (LOG_FILE); the child's own stdout and stderr,
+      // where a crash's trace lands, go to `<name>.out`.
+      env: { ...env, PORT: String(port), LOG_FILE: join(logDir, `${name}.log`) },
       cwd: config.home,
       ...files(name),
+      logFile: join(logDir, `${name}.out`),
       identity: file,
       tier,
-      probe: httpProbe(`http://${probeHost(config.host)}:${port}${probePath}`),
-      prepare: () => assertPortFree(config.host, port, name),
+      probe: httpProbe(`http://${probeHost(host)}:${port}${probePath}`),
+      prepare: async () => {
+        await assertPortFree(host, port, name);
+        for (const other of otherPorts) await assertPortFree(other.host, other.port, `${name} metrics`);
+      },
       stopTimeoutMs: config.stopTimeoutMs,
       // runEntry exits 2 on a configuration error: restarting will not fix it.
       fatalExitCodes: [2],
@@ -147,7 +180,20 @@ export function platformChildren(config: RunnerConfig, redisServer: string | und
     node('users', 'src/services/users/server.ts', config.ports.users, '/users/health/live', 1),
     node('quotes', 'src/services/quotes/server.ts', config.ports.quotes, '/quotes/health/live', 1),
     node('search', 'src/services/search/server.ts', config.ports.search, '/search/health/live', 1),
-    node('gateway', 'src/platform/gateway/server.ts', config.ports.gateway, '/apidocs/json', 2),
+    node('gateway', 'src/platform/gateway/server.ts', config.ports.gateway, '/apidocs/json', 2, {
+      otherPorts: [{ port: config.ports.gatewayMetrics, host: config.gatewayMetricsHost }],
+    }),
+    node('alert-sink', 'src/platform/alert-sink/server.ts', config.ports.alertSink, '/alerts/health/live', 3, {
+      host: '127.0.0.1',
+    }),
+    ...monitoringChildren(config, {
+      binaries,
+      targets: scrapeTargets(config, probeHost(config.host), probeHost(config.gatewayMetricsHost)),
+      alertSinkUrl: urls.alertSink,
+      files,
+      alertmanagerTier: 4,
+      prometheusTier: 5,
+    }),
   );
   return children;
 }
@@ -184,8 +230,9 @@ function lockVarDir(runDir: string, varDir: string): () => void {
 
 /**
  * Starts the platform on this machine: a private redis-server (unless
- * REDIS_URL is set), the three services and the gateway, each supervised and
- * restarted with backoff, and resolves once every one answers its probe.
+ * REDIS_URL is set), the three services, the gateway, the alert sink and,
+ * by MONITORING, Alertmanager and Prometheus, each supervised and restarted
+ * with backoff, and resolves once every one answers its probe.
  * On any failure, everything started is stopped before the promise rejects.
  */
 export async function startPlatform(config: RunnerConfig, options: StartOptions = {}): Promise<PlatformHandle> {
@@ -194,8 +241,19 @@ export async function startPlatform(config: RunnerConfig, options: StartOptions 
     redisServer = findExecutable('redis-server', config.env.PATH);
     if (redisServer === undefined) throw new PlatformError(REDIS_MISSING_MESSAGE);
   }
+  const { notice, ...monitoring } = resolveMonitoring(config);
+  if (notice !== undefined) {
+    try {
+      options.onEvent?.({ type: 'notice', message: notice });
+    } catch {
+      // A broken reporter must not stop the start.
+    }
+  }
   const runDir = join(config.varDir, 'run');
-  for (const dir of [join(config.varDir, 'log'), join(config.varDir, 'redis'), runDir]) mkdirSync(dir, { recursive: true });
+  const paths = monitoringPaths(config.varDir);
+  for (const dir of [join(config.varDir, 'log'), join(config.varDir, 'redis'), runDir, paths.dir]) {
+    mkdirSync(dir, { recursive: true });
+  }
   // Read the seed files now: a missing one is a clear message here, a crash loop later.
   for (const file of [config.quotesSeedFile, config.usersSeedFile]) {
     try {
@@ -205,7 +263,8 @@ export async function startPlatform(config: RunnerConfig, options: StartOptions 
     }
   }
   const unlock = lockVarDir(runDir, config.varDir);
-  const supervisor = new Supervisor(platformChildren(config, redisServer), {
+  const binaries: PlatformBinaries = { redisServer, ...monitoring };
+  const supervisor = new Supervisor(platformChildren(config, binaries), {
     readyTimeoutMs: config.readyTimeoutMs,
     onEvent: options.onEvent,
   });
@@ -217,8 +276,10 @@ export async function startPlatform(config: RunnerConfig, options: StartOptions 
   }
   let stopping: Promise<void> | undefined;
   return {
-    urls: platformUrls(config),
+    urls: platformUrls(config, binaries),
     pids: () => supervisor.pids(),
+    stopChild: (name) => supervisor.stopChild(name),
+    startChild: (name) => supervisor.startChild(name),
     stop: () => {
       stopping ??= supervisor.stop().finally(unlock);
       return stopping;

@@ -1,13 +1,14 @@
-import type { PlatformUrls } from './platform.ts';
-import type { SupervisorEvent } from './supervisor.ts';
+import type { PlatformEvent, PlatformUrls } from './platform.ts';
 
 function seconds(ms: number): string {
   return ms < 1_000 ? `${ms} ms` : `${(ms / 1_000).toFixed(1)} s`;
 }
 
 /** One human line per lifecycle event, for the runner's own stdout. */
-export function formatEvent(event: SupervisorEvent): string {
+export function formatEvent(event: PlatformEvent): string {
   switch (event.type) {
+    case 'notice':
+      return event.message;
     case 'started':
       return `started   ${event.name} (pid ${event.pid})`;
     case 'ready':
@@ -28,14 +29,20 @@ export function formatEvent(event: SupervisorEvent): string {
 /** The addresses to open, with `localhost` for readability. */
 export function formatUrls(urls: PlatformUrls): string {
   const local = (url: string) => url.replace('//127.0.0.1:', '//localhost:');
+  const rows: [string, string | undefined][] = [
+    ['gateway', local(urls.gateway)],
+    ['API docs', local(urls.apidocs)],
+    ['users', local(urls.users)],
+    ['quotes', local(urls.quotes)],
+    ['search', local(urls.search)],
+    ['redis', urls.redis],
+    ['prometheus', urls.prometheus === undefined ? undefined : local(urls.prometheus)],
+    ['alertmanager', urls.alertmanager === undefined ? undefined : local(urls.alertmanager)],
+    ['alerts', `${local(urls.alertSink)}/alerts`],
+  ];
   return [
     'Haddock is running:',
-    `  gateway   ${local(urls.gateway)}`,
-    `  API docs  ${local(urls.apidocs)}`,
-    `  users     ${local(urls.users)}`,
-    `  quotes    ${local(urls.quotes)}`,
-    `  search    ${local(urls.search)}`,
-    `  redis     ${urls.redis}`,
+    ...rows.flatMap(([label, url]) => (url === undefined ? [] : [`  ${label.padEnd(12)} ${url}`])),
     'Press Ctrl-C to stop.',
   ].join('\n');
 }

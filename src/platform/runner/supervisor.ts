@@ -56,6 +56,7 @@ export class Supervisor {
   private readonly children: ManagedChild[];
   private readonly options: SupervisorOptions;
   private stopped: Promise<void> | undefined;
+  private readonly operations = new Map<string, Promise<void>>();
   private readonly onProcessExit = () => {
     for (const child of this.children) child.killNow();
   };
@@ -108,6 +109,30 @@ export class Supervisor {
     }
   }
 
+  /**
+   * Stops one child and keeps it down (no restart) until `startChild`: for
+   * maintenance, or to check that its absence is noticed.
+   */
+  async stopChild(name: string): Promise<void> {
+    const child = this.child(name);
+    return this.serial(name, () => child.stop());
+  }
+
+  /** Starts a child `stopChild` took down and resolves once it passes its probe; a no-op wait for a running one. */
+  async startChild(name: string): Promise<void> {
+    const child = this.child(name);
+    return this.serial(name, async () => {
+      const cancel = new AbortController();
+      this.assertRunning(cancel.signal);
+      if (child.stopped) {
+        await child.spec.prepare?.();
+        this.assertRunning(cancel.signal);
+        child.resume();
+      }
+      await this.waitReady(child, cancel.signal);
+    });
+  }
+
   /** Stops every child, highest tier first; idempotent. */
   stop(): Promise<void> {
     this.stopped ??= (async () => {
@@ -117,6 +142,25 @@ export class Supervisor {
       process.off('exit', this.onProcessExit);
     })();
     return this.stopped;
+  }
+
+  private child(name: string): ManagedChild {
+    const child = this.children.find((candidate) => candidate.spec.name === name);
+    if (child === undefined) {
+      throw new PlatformError(`no child is named ${name} (known: ${this.children.map((c) => c.spec.name).join(', ')})`);
+    }
+    return child;
+  }
+
+  /** One stop or start of a given child at a time, in call order. */
+  private serial(name: string, operation: () => Promise<void>): Promise<void> {
+    const previous = this.operations.get(name) ?? Promise.resolve();
+    const next = previous.then(operation, operation);
+    this.operations.set(
+      name,
+      next.catch(() => {}),
+    );
+    return next;
   }
 
   private assertRunning(signal: AbortSignal): void {

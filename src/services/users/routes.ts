@@ -2,18 +2,30 @@ import type { FastifyInstance } from 'fastify';
 import { type Authenticator, burnPasswordCheck, hashPassword, type TokenStore, verifyPassword } from '../../lib/auth/index.ts';
 import { AppError, appError } from '../../lib/errors/index.ts';
 import { normalizeUserId } from '../../lib/http/schemas.ts';
+import type { Counter } from '../../lib/metrics/index.ts';
 import type { UsersConfig } from './config.ts';
 import { allSchema, createSchema, deleteSchema, listSchema, loginSchema, logoutSchema, meSchema, rootSchema } from './schemas.ts';
 import { toPublic, type UserStore } from './user-store.ts';
+
+/** The `result` label values of `haddock_logins_total`. */
+export const LOGIN_RESULTS = ['success', 'unknown_user', 'bad_password'] as const;
+export type LoginResult = (typeof LOGIN_RESULTS)[number];
 
 export interface UsersRouteOptions {
   readonly config: UsersConfig;
   readonly store: UserStore;
   readonly tokens: TokenStore;
   readonly auth: Authenticator;
+  /** `haddock_logins_total{result}`. */
+  readonly logins: Counter<'result'>;
 }
 
-export async function usersRoutes(app: FastifyInstance, { config, store, tokens, auth }: UsersRouteOptions): Promise<void> {
+export async function usersRoutes(
+  app: FastifyInstance,
+  { config, store, tokens, auth, logins }: UsersRouteOptions,
+): Promise<void> {
+  const counted = (result: LoginResult) => logins.inc({ result });
+
   app.get('/', { schema: rootSchema }, async () => ({ message: 'User Service Online' }));
 
   app.post<{ Body: { name: string; password: string } }>(
@@ -25,15 +37,18 @@ export async function usersRoutes(app: FastifyInstance, { config, store, tokens,
       const user = await store.findByName(name);
       if (user === null) {
         await burnPasswordCheck(password);
+        counted('unknown_user');
         request.log.info({ result: 'unknown_user' }, 'login refused');
         throw appError('BAD_CREDENTIALS');
       }
       if (!(await verifyPassword(password, user.password_hash))) {
+        counted('bad_password');
         request.log.info({ userId: user.id, result: 'bad_password' }, 'login refused');
         throw appError('BAD_CREDENTIALS');
       }
       const token = await tokens.issue(user.id);
-      request.log.info({ userId: user.id }, 'login succeeded');
+      counted('success');
+      request.log.info({ userId: user.id, result: 'success' }, 'login succeeded');
       return { token, user_id: user.id };
     },
   );

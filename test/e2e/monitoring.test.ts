@@ -1,0 +1,427 @@
+// End to end: the local platform with its monitoring (Prometheus, Alertmanager
+// and the alert sink, MONITORING_PROFILE=test) on free ports. Traffic goes
+// through the gateway; every assertion on metrics goes through Prometheus's
+// HTTP API, as Grafana and the alerts see them; the outage drill stops the
+// quotes service for real and waits for Alertmanager's webhook.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { dashboardExpressions, recordingExpressions, substituteVariables } from '../../src/platform/monitoring/index.ts';
+import {
+  findExecutable,
+  loadConfig,
+  MONITORING_INSTALL_COMMAND,
+  type PlatformEvent,
+  type PlatformHandle,
+  type RunnerConfig,
+  startPlatform,
+} from '../../src/platform/runner/index.ts';
+
+const REPO = new URL('../..', import.meta.url).pathname;
+const RULES_DIR = join(REPO, 'monitoring/prometheus/rules');
+const DASHBOARD = join(REPO, 'monitoring/grafana/dashboards/haddock-overview.json');
+const ADMIN = 'e2e-monitoring-admin-key-0123';
+const JOBS = ['haddock-users', 'haddock-quotes', 'haddock-search', 'haddock-gateway'];
+const SERVICES = ['users', 'quotes', 'search'];
+/** What Grafana puts in place of the dashboard's variables; short windows, as the test profile scrapes every second. */
+const DASHBOARD_VARIABLES: Record<string, string> = {
+  datasource: 'prometheus',
+  namespace: 'haddock',
+  service: '(users|quotes|search|gateway)',
+  __rate_interval: '30s',
+  __interval: '5s',
+  __range: '1m',
+  __range_s: '60',
+  __range_ms: '60000',
+};
+
+/** Tests never skip: without a dependency they fail saying what to install. */
+function requireBinaries(): void {
+  const path = process.env.PATH;
+  if (findExecutable('redis-server', path) === undefined) {
+    assert.fail('redis-server is not on PATH: apt-get update && apt-get install -y redis-server');
+  }
+  const alertmanager = ['alertmanager', 'prometheus-alertmanager'].some((name) => findExecutable(name, path) !== undefined);
+  if (findExecutable('prometheus', path) === undefined || !alertmanager) {
+    assert.fail(
+      `Prometheus or Alertmanager is not on PATH; this test needs both. Install them with: ${MONITORING_INSTALL_COMMAND}`,
+    );
+  }
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+async function portIsFree(port: number): Promise<boolean> {
+  const server = createServer();
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+function isGone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+/** Live processes whose command line mentions `text` (the var dir is in Redis's, Prometheus's and Alertmanager's). */
+function processesMentioning(text: string): string[] {
+  const found: string[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ');
+      if (cmdline.includes(text)) found.push(`${entry}: ${cmdline.trim()}`);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return found;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until<T>(what: string, ms: number, probe: () => Promise<T | undefined>, everyMs = 250): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    await sleep(everyMs);
+  }
+  throw new Error(`${what}: not within ${ms / 1000} s${last instanceof Error ? ` (last error: ${last.message})` : ''}`);
+}
+
+interface Sample {
+  readonly metric: Record<string, string>;
+  readonly value: [number, string];
+}
+
+/** Thrown for a query Prometheus refuses (bad PromQL): polling cannot fix it. */
+class QueryError extends Error {}
+
+async function instantQuery(prometheus: string, expr: string): Promise<Sample[]> {
+  const response = await fetch(`${prometheus}/api/v1/query`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ query: expr }),
+    signal: AbortSignal.timeout(5_000),
+  });
+  const body = (await response.json()) as { status: string; error?: string; data?: { resultType: string; result: unknown } };
+  if (body.status !== 'success') throw new QueryError(`${expr}: ${body.error ?? response.status}`);
+  const { resultType, result } = body.data ?? { resultType: 'vector', result: [] };
+  if (resultType === 'scalar') return [{ metric: {}, value: result as [number, string] }];
+  if (resultType !== 'vector') throw new QueryError(`${expr}: a ${resultType}, not an instant vector`);
+  return result as Sample[];
+}
+
+async function seriesOf(prometheus: string, match: string): Promise<Record<string, string>[]> {
+  const url = `${prometheus}/api/v1/series?${new URLSearchParams({ 'match[]': match, start: String(Date.now() / 1000 - 600) })}`;
+  const body = (await (await fetch(url)).json()) as { status: string; data: Record<string, string>[] };
+  assert.equal(body.status, 'success');
+  return body.data;
+}
+
+interface SinkAlert {
+  readonly receivedAt: string;
+  readonly status: string;
+  readonly alertname: string | null;
+  readonly labels: Record<string, string>;
+  readonly fingerprint: string | null;
+}
+
+/** A ServiceDown alert about the quotes service, by its `job` or `service` label (every one present must name quotes). */
+function isQuotesDown(alert: SinkAlert, status: 'firing' | 'resolved', since: number): boolean {
+  const { job, service } = alert.labels;
+  const names = [job, service].filter((value) => value !== undefined);
+  return (
+    alert.alertname === 'ServiceDown' &&
+    alert.status === status &&
+    Date.parse(alert.receivedAt) >= since &&
+    names.length > 0 &&
+    names.every((value) => /quotes/.test(value))
+  );
+}
+
+describe('monitoring of the local platform (Prometheus, Alertmanager, alert sink)', () => {
+  let platform: PlatformHandle;
+  let config: RunnerConfig;
+  let varDir: string;
+  let prometheus: string;
+  let gw: string;
+  const events: PlatformEvent[] = [];
+
+  before(
+    async () => {
+      requireBinaries();
+      varDir = mkdtempSync(join(tmpdir(), 'haddock-e2e-monitoring-'));
+      const env: Record<string, string | undefined> = {
+        ...process.env,
+        REDIS_URL: '',
+        HADDOCK_VAR_DIR: varDir,
+        GATEWAY_PORT: String(await freePort()),
+        GATEWAY_METRICS_PORT: String(await freePort()),
+        USERS_PORT: String(await freePort()),
+        QUOTES_PORT: String(await freePort()),
+        SEARCH_PORT: String(await freePort()),
+        REDIS_PORT: String(await freePort()),
+        ALERT_SINK_PORT: String(await freePort()),
+        PROMETHEUS_PORT: String(await freePort()),
+        ALERTMANAGER_PORT: String(await freePort()),
+        RATE_LIMIT_PER_MINUTE: '0',
+        MONITORING: 'on',
+        MONITORING_PROFILE: 'test',
+        ADMIN_KEY: ADMIN,
+        LOG_LEVEL: 'WARNING',
+      };
+      config = loadConfig(env);
+      platform = await startPlatform(config, { onEvent: (event) => events.push(event) });
+      assert.ok(platform.urls.prometheus, 'Prometheus started');
+      assert.ok(platform.urls.alertmanager, 'Alertmanager started');
+      prometheus = platform.urls.prometheus;
+      gw = platform.urls.gateway;
+    },
+    { timeout: 90_000 },
+  );
+  after(async () => {
+    await platform?.stop();
+    if (varDir) rmSync(varDir, { recursive: true, force: true });
+  });
+
+  test('every series of the metrics contract reaches Prometheus with its labels', { timeout: 120_000 }, async () => {
+    await until('the services are healthy', 20_000, async () => {
+      const states = await Promise.all(SERVICES.map((s) => fetch(`${gw}/${s}/health`).then((r) => r.status)));
+      return states.every((status) => status === 200) ? true : undefined;
+    });
+    const call = async (method: string, path: string, body?: unknown, token?: string) => {
+      const headers: Record<string, string> = {};
+      if (body !== undefined) headers['content-type'] = 'application/json';
+      if (token !== undefined) headers.authorization = token;
+      const response = await fetch(`${gw}${path}`, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await response.text();
+      return { status: response.status, json: text === '' ? undefined : (JSON.parse(text) as unknown) };
+    };
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      statuses.push((await call('GET', '/quotes?limit=5')).status);
+      statuses.push((await call('GET', '/quotes/random')).status);
+      statuses.push((await call('GET', `/quotes/${40 + i}`)).status);
+    }
+    assert.deepEqual(statuses, Array(15).fill(200));
+    for (let i = 0; i < 3; i++) assert.equal((await call('GET', `/quotes/${90_000 + i}`)).status, 404);
+    const login = await call('POST', '/users/login', { name: 'Alice', password: 'inWonderland' });
+    assert.equal(login.status, 200);
+    const { token } = login.json as { token: string };
+    assert.equal((await call('POST', '/users/login', { name: 'Alice', password: 'nope' })).status, 401);
+    assert.equal((await call('POST', '/users/login', { name: 'Alice' })).status, 400);
+    for (const keyword of ['tonnerre', 'aerolithe', 'moule']) {
+      assert.equal((await call('GET', `/search?keyword=${keyword}`, undefined, token)).status, 200);
+    }
+    assert.equal((await call('GET', '/search', undefined, token)).status, 400);
+    assert.equal((await call('GET', '/users', undefined, `Bearer ${token}`)).status, 200);
+
+    // Scraped once the end of the burst is counted everywhere: the quotes 404s, the search 400, and both
+    // 400s (login, then search) at the gateway, which every target scrapes on its own schedule.
+    await until('Prometheus has scraped the traffic', 30_000, async () => {
+      const [notFound, badSearch, gatewayBad, logins] = await Promise.all([
+        instantQuery(prometheus, 'sum(http_requests_total{job="haddock-quotes", endpoint="/quotes/:id", http_status="404"})'),
+        instantQuery(prometheus, 'sum(http_requests_total{job="haddock-search", http_status="400"})'),
+        instantQuery(prometheus, 'sum(http_requests_total{job="haddock-gateway", http_status="400"})'),
+        instantQuery(prometheus, 'sum(haddock_logins_total{result="success"})'),
+      ]);
+      const value = (samples: Sample[]) => Number(samples[0]?.value[1] ?? 0);
+      const scraped = value(notFound) >= 3 && value(badSearch) >= 1 && value(gatewayBad) >= 2 && value(logins) >= 1;
+      return scraped ? true : undefined;
+    });
+
+    const requests = await seriesOf(prometheus, 'http_requests_total{job=~"haddock-.+"}');
+    for (const series of requests) {
+      for (const label of ['service', 'method', 'endpoint', 'http_status']) {
+        assert.ok(series[label], `http_requests_total has ${label}: ${JSON.stringify(series)}`);
+      }
+      assert.doesNotMatch(series.endpoint ?? '', /\/\d+(\/|$)/, `a route template, not a raw id: ${JSON.stringify(series)}`);
+      assert.match(series.http_status ?? '', /^\d{3}$/);
+    }
+    assert.deepEqual([...new Set(requests.map((s) => s.job))].sort(), [...JOBS].sort(), 'every haddock job counts its requests');
+    const quotesById = requests.filter((s) => s.job === 'haddock-quotes' && s.endpoint === '/quotes/:id' && s.method === 'GET');
+    assert.deepEqual([...new Set(quotesById.map((s) => s.http_status))].sort(), ['200', '404']);
+    assert.ok(requests.some((s) => s.job === 'haddock-search' && s.endpoint === '/search' && s.http_status === '400'));
+    assert.ok(requests.some((s) => s.job === 'haddock-users' && s.method === 'POST' && s.http_status === '401'));
+
+    for (const name of ['http_request_latency_seconds_bucket', 'http_requests_in_progress', 'process_resident_memory_bytes']) {
+      const series = await seriesOf(prometheus, `${name}{job=~"haddock-.+"}`);
+      assert.deepEqual([...new Set(series.map((s) => s.job))].sort(), [...JOBS].sort(), `${name} for every job`);
+      if (name.endsWith('_bucket')) assert.ok(series.every((s) => s.le !== undefined && s.service !== undefined));
+    }
+    const redisLatency = await seriesOf(prometheus, 'haddock_redis_command_duration_seconds_bucket{job=~"haddock-.+"}');
+    assert.ok(redisLatency.length > 0, 'haddock_redis_command_duration_seconds_bucket exists');
+
+    const byJob = async (expr: string) =>
+      Object.fromEntries((await instantQuery(prometheus, expr)).map((s) => [s.metric.job, Number(s.value[1])]));
+    assert.deepEqual(await byJob('up{job=~"haddock-.+"}'), Object.fromEntries(JOBS.map((job) => [job, 1])));
+    assert.deepEqual(
+      await byJob('haddock_redis_up{job=~"haddock-(users|quotes|search)"}'),
+      Object.fromEntries(SERVICES.map((s) => [`haddock-${s}`, 1])),
+    );
+    const quotesStored = await instantQuery(prometheus, 'haddock_quotes_stored');
+    assert.ok(quotesStored.length > 0, 'haddock_quotes_stored exists');
+    for (const sample of quotesStored) assert.equal(Number(sample.value[1]), 415, JSON.stringify(sample));
+    const usersStored = await instantQuery(prometheus, 'haddock_users_stored');
+    assert.ok(usersStored.length > 0, 'haddock_users_stored exists');
+    for (const sample of usersStored) assert.equal(Number(sample.value[1]), 3, JSON.stringify(sample));
+    const seeded = await byJob('haddock_seed_done');
+    assert.equal(seeded['haddock-users'], 1, 'users seeded');
+    assert.equal(seeded['haddock-quotes'], 1, 'quotes seeded');
+    for (const [job, value] of Object.entries(seeded)) assert.equal(value, 1, `${job} seeded`);
+    const logins = await instantQuery(prometheus, 'sum(haddock_logins_total{result="success"})');
+    assert.ok(Number(logins[0]?.value[1]) >= 1);
+  });
+
+  test('every PromQL expression of the recording rules and of the dashboard returns data', { timeout: 120_000 }, async (t) => {
+    const expressions: { where: string; expr: string }[] = [];
+    for (const file of readdirSync(RULES_DIR).filter((name) => /\.ya?ml$/.test(name))) {
+      for (const { record, expr } of recordingExpressions(readFileSync(join(RULES_DIR, file), 'utf8'))) {
+        expressions.push({ where: `${file}: record ${record}`, expr });
+      }
+    }
+    for (const { panel, refId, expr } of dashboardExpressions(readFileSync(DASHBOARD, 'utf8'))) {
+      // substituteVariables throws on a variable it has no value for.
+      expressions.push({ where: `dashboard panel "${panel}" ${refId}`, expr: substituteVariables(expr, DASHBOARD_VARIABLES) });
+    }
+    assert.ok(
+      expressions.some((e) => e.where.includes('record')),
+      'the rule files have recording rules',
+    );
+    assert.ok(
+      expressions.some((e) => e.where.includes('dashboard')),
+      'the dashboard has queries',
+    );
+
+    // Keep some traffic flowing, so rates over short windows have something to count.
+    let flowing = true;
+    const traffic = (async () => {
+      while (flowing) {
+        await fetch(`${gw}/quotes/random`).then(
+          (r) => r.arrayBuffer(),
+          () => undefined,
+        );
+        await sleep(200);
+      }
+    })();
+    const empty = new Map(expressions.map((e) => [`${e.where}\n${e.expr}`, e]));
+    const started = Date.now();
+    try {
+      // Rates need two scrapes in their window, recorded series a rule evaluation: poll for up to a minute.
+      while (empty.size > 0 && Date.now() - started < 60_000) {
+        for (const [key, { expr }] of empty) {
+          try {
+            if ((await instantQuery(prometheus, expr)).length > 0) empty.delete(key);
+          } catch (err) {
+            if (err instanceof QueryError) assert.fail(`Prometheus refuses ${key.replace('\n', ': ')}: ${err.message}`);
+            throw err;
+          }
+        }
+        if (empty.size > 0) await sleep(1_000);
+      }
+    } finally {
+      flowing = false;
+      await traffic;
+    }
+    const seconds = ((Date.now() - started) / 1000).toFixed(1);
+    t.diagnostic(`${expressions.length - empty.size} of ${expressions.length} expressions returned data within ${seconds} s`);
+    assert.deepEqual(
+      [...empty.values()].map(({ where, expr }) => `${where}: ${expr}`),
+      [],
+      'expressions that returned no sample for 60 s',
+    );
+  });
+
+  test('stopping quotes fires ServiceDown to the alert sink; starting it again resolves it', { timeout: 120_000 }, async (t) => {
+    const sink = platform.urls.alertSink;
+    const alertsFile = join(varDir, 'log', 'alerts.jsonl');
+    const received = async () => (await (await fetch(`${sink}/alerts`)).json()) as SinkAlert[];
+    const inFile = () => {
+      try {
+        return readFileSync(alertsFile, 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((line) => JSON.parse(line) as SinkAlert);
+      } catch {
+        return [];
+      }
+    };
+
+    const stoppedAt = Date.now();
+    const oldPid = platform.pids().quotes;
+    await platform.stopChild('quotes');
+    assert.ok(oldPid !== undefined && isGone(oldPid), 'the quotes process is gone');
+    const firing = await until('a firing ServiceDown for quotes reaches the alert sink', 60_000, async () =>
+      (await received()).find((a) => isQuotesDown(a, 'firing', stoppedAt)),
+    );
+    const firingAfter = Date.now() - stoppedAt;
+    assert.equal(platform.pids().quotes, undefined, 'the supervisor did not restart quotes meanwhile');
+    assert.ok(
+      inFile().some((a) => isQuotesDown(a, 'firing', stoppedAt) && a.fingerprint === firing.fingerprint),
+      `${alertsFile} has the firing alert`,
+    );
+
+    const restartedAt = Date.now();
+    await platform.startChild('quotes');
+    const again = await fetch(`${gw}/quotes/1`);
+    await again.arrayBuffer();
+    assert.equal(again.status, 200, 'quotes answers again');
+    const resolved = await until('a resolved ServiceDown for quotes reaches the alert sink', 60_000, async () =>
+      (await received()).find((a) => isQuotesDown(a, 'resolved', restartedAt)),
+    );
+    const resolvedAfter = Date.now() - restartedAt;
+    assert.equal(resolved.fingerprint, firing.fingerprint, 'the same alert resolves');
+    assert.ok(
+      inFile().some((a) => isQuotesDown(a, 'resolved', restartedAt) && a.fingerprint === firing.fingerprint),
+      `${alertsFile} has the resolved alert`,
+    );
+    t.diagnostic(
+      `ServiceDown firing at the sink ${(firingAfter / 1000).toFixed(1)} s after the stop, ` +
+        `resolved ${(resolvedAfter / 1000).toFixed(1)} s after the restart`,
+    );
+  });
+
+  test('stop() leaves no process behind (Prometheus, Alertmanager and the sink included) and frees every port', {
+    timeout: 120_000,
+  }, async () => {
+    const pids = { ...platform.pids() };
+    for (const name of ['redis', 'users', 'quotes', 'search', 'gateway', 'alert-sink', 'alertmanager', 'prometheus']) {
+      assert.equal(typeof pids[name], 'number', `${name} runs`);
+    }
+    const firstEvent = events.length;
+    await platform.stop();
+    for (const [name, pid] of Object.entries(pids)) assert.ok(pid !== undefined && isGone(pid), `${name} (pid ${pid}) is gone`);
+    assert.deepEqual(processesMentioning(varDir), [], `no process mentions ${varDir}`);
+    for (const [name, port] of Object.entries(config.ports)) assert.ok(await portIsFree(port), `${name} port ${port} is free`);
+    const order = events.slice(firstEvent).flatMap((e) => (e.type === 'stopped' ? [e.name] : []));
+    assert.deepEqual(order.slice(0, 3), ['prometheus', 'alertmanager', 'alert-sink'], 'monitoring stops first');
+  });
+});
