@@ -6,6 +6,13 @@ import { parseDuration } from './duration.ts';
 export interface AlertmanagerOptions {
   /** The platform's own webhook receiver: receives every alert, whatever else is configured. */
   readonly defaultWebhookUrl: string;
+  /**
+   * Sent as `Authorization: Bearer <token>` to the default webhook (the operations
+   * service refuses anonymous alerts). Makes the file hold a secret.
+   */
+  readonly defaultWebhookToken?: string;
+  /** More local receivers that get every alert too (the runner's alert log). */
+  readonly extraWebhookUrls?: readonly string[];
   /** How long a new group waits for more alerts before its first notification. Default `30s`. */
   readonly groupWait?: string;
   /** How long before notifying about alerts added to a group already notified. Default `5m`. */
@@ -156,8 +163,13 @@ export function enabledAlertChannels(env: Record<string, string | undefined>): A
   return Object.keys(readChannels(env)) as AlertChannel[];
 }
 
-function webhookConfig(url: string) {
-  return { url, send_resolved: true, max_alerts: 0 };
+function webhookConfig(url: string, bearerToken?: string) {
+  return {
+    url,
+    send_resolved: true,
+    max_alerts: 0,
+    ...(bearerToken === undefined ? {} : { http_config: { authorization: { type: 'Bearer', credentials: bearerToken } } }),
+  };
 }
 
 /**
@@ -207,7 +219,15 @@ export function renderAlertmanagerConfig(env: Record<string, string | undefined>
   }
   if (problems.length > 0) throw new ConfigError(problems);
 
-  const webhooks = [webhookConfig(defaultUrl), ...(channels.webhook ? [webhookConfig(channels.webhook.url)] : [])];
+  for (const url of opts.extraWebhookUrls ?? []) {
+    if (!URL.canParse(url) || !['http:', 'https:'].includes(new URL(url).protocol)) problems.push('extraWebhookUrls must be http(s) URLs');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  const webhooks = [
+    webhookConfig(defaultUrl, opts.defaultWebhookToken),
+    ...(opts.extraWebhookUrls ?? []).map((url) => webhookConfig(url)),
+    ...(channels.webhook ? [webhookConfig(channels.webhook.url)] : []),
+  ];
   const { slack, email, pagerduty, discord } = channels;
   const slackConfigs = slack
     ? [
