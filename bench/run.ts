@@ -82,6 +82,7 @@ const ports = {
   USERS_PORT: await freePort(),
   QUOTES_PORT: await freePort(),
   SEARCH_PORT: await freePort(),
+  OPS_PORT: await freePort(),
   REDIS_PORT: await freePort(),
 };
 const env = {

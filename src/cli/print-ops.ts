@@ -190,3 +190,10 @@ export function printMaintenance(list: readonly MaintenanceWindow[], now = new D
     ]),
   ]);
 }
+
+export function printTestAlert(result: { alertname: string; receivers: readonly string[] }): string {
+  return [
+    green(`sent ${result.alertname} to Alertmanager; it resolves by itself in 2 minutes`),
+    `receivers configured: ${result.receivers.length > 0 ? result.receivers.join(', ') : 'none'}`,
+  ].join('\n');
+}

@@ -184,6 +184,7 @@ describe('monitoring of the local platform (Prometheus, Alertmanager, alert sink
         USERS_PORT: String(await freePort()),
         QUOTES_PORT: String(await freePort()),
         SEARCH_PORT: String(await freePort()),
+        OPS_PORT: String(await freePort()),
         REDIS_PORT: String(await freePort()),
         ALERT_SINK_PORT: String(await freePort()),
         PROMETHEUS_PORT: String(await freePort()),

@@ -35,6 +35,7 @@ async function start(extra: Record<string, string>): Promise<{ platform: Platfor
     USERS_PORT: String(await freePort()),
     QUOTES_PORT: String(await freePort()),
     SEARCH_PORT: String(await freePort()),
+    OPS_PORT: String(await freePort()),
     REDIS_PORT: String(await freePort()),
     // Free ports for the other listeners too, so parallel test files never collide on the defaults;
     // monitoring has its own end-to-end test (monitoring.test.ts).

@@ -98,7 +98,7 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-const upstreams: Record<'users' | 'quotes' | 'search', Upstream> = {} as never;
+const upstreams: Record<'users' | 'quotes' | 'search' | 'ops', Upstream> = {} as never;
 const gateways: FastifyInstance[] = [];
 let openapi: OpenApiDocument;
 
@@ -113,6 +113,7 @@ async function startGatewayApp(env: Env = {}, options: GatewayOptions = {}): Pro
     USERS_URL: upstreams.users.url,
     QUOTES_URL: upstreams.quotes.url,
     SEARCH_URL: upstreams.search.url,
+    OPS_URL: upstreams.ops.url,
     RATE_LIMIT_PER_MINUTE: '0',
     ...env,
   });
@@ -131,6 +132,7 @@ before(
     upstreams.users = await startUpstream('users');
     upstreams.quotes = await startUpstream('quotes');
     upstreams.search = await startUpstream('search');
+    upstreams.ops = await startUpstream('ops');
     openapi = await buildPlatformOpenApi();
   },
   { timeout: 30_000 },
@@ -154,6 +156,8 @@ describe('routing', { timeout: 30_000 }, () => {
     ['GET', '/quotes/1', 'quotes'],
     ['GET', '/quotes', 'quotes'],
     ['GET', '/search?keyword=x', 'search'],
+    ['POST', '/ops/alerts', 'ops'],
+    ['GET', '/ops/incidents', 'ops'],
     ['GET', '/users/login', 'users'],
     ['POST', '/users/login', 'users'],
     ['GET', '/', 'users'],
@@ -595,7 +599,7 @@ describe('metrics and logs', { timeout: 30_000 }, () => {
     const downPort = await freePort();
     const { base, scrape } = await withMetrics({ QUOTES_URL: `http://127.0.0.1:${downPort}`, UPSTREAM_TIMEOUT_MS: '200' });
     const initial = await scrape();
-    assert.equal(find(initial, 'gateway_upstream_errors_total').length, 9);
+    assert.equal(find(initial, 'gateway_upstream_errors_total').length, 12, 'four upstreams × three kinds');
     for (const sample of find(initial, 'gateway_upstream_errors_total')) assert.equal(sample.value, 0);
 
     for (const path of ['/quotes/1', '/quotes/2', '/slow']) {

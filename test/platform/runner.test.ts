@@ -90,6 +90,7 @@ async function platformEnv(varDir: string): Promise<NodeJS.ProcessEnv> {
     USERS_PORT: String(await freePort()),
     QUOTES_PORT: String(await freePort()),
     SEARCH_PORT: String(await freePort()),
+    OPS_PORT: String(await freePort()),
     REDIS_PORT: String(await freePort()),
     GATEWAY_METRICS_PORT: String(await freePort()),
     ALERT_SINK_PORT: String(await freePort()),
@@ -343,12 +344,12 @@ describe('startPlatform', () => {
       );
       assert.match(output, new RegExp(`gateway +http://localhost:${env.GATEWAY_PORT}`));
       assert.match(output, new RegExp(`API docs +http://localhost:${env.GATEWAY_PORT}/apidocs`));
-      assert.match(output, new RegExp(`alerts +http://localhost:${env.ALERT_SINK_PORT}/alerts`));
+      assert.match(output, new RegExp(`alert log +http://localhost:${env.ALERT_SINK_PORT}/alerts`));
       assert.doesNotMatch(output, /prometheus +http/);
       const notices = output.split('\n').filter((line) => line.includes('not found'));
       assert.deepEqual(notices, [`[haddock] ${MONITORING_MISSING_NOTICE}`]);
       const pids = [...output.matchAll(/started +\S+ \(pid (\d+)\)/g)].map((m) => Number(m[1]));
-      assert.equal(pids.length, 6, output);
+      assert.equal(pids.length, 7, output);
       runner.kill('SIGINT');
       const [code] = await exited;
       assert.equal(code, 0, output);

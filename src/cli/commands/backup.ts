@@ -12,22 +12,35 @@ import {
 } from '../../ops/backup/index.ts';
 import type { CliConfig } from '../config.ts';
 import { CliError } from '../errors.ts';
+import { withRedis } from '../redis.ts';
+
+/** An unknown id (or an empty backup folder) is the operator's to fix: exit 1 with where to look. */
+function notFound(err: Error): never {
+  throw new CliError(/^no backup/.test(err.message) ? `${err.message} (see \`haddock backups list\`)` : err.message, 1);
+}
+
+/** Fails with the clear "Redis is not reachable" message before any file is written. */
+async function requireRedis(config: CliConfig): Promise<void> {
+  await withRedis(config.ops.redisUrl, async () => undefined);
+}
 
 /** `haddock backup`: a snapshot, then (unless told not to) its restore drill. */
 export async function backupCommand(
   config: CliConfig,
   options: { verify: boolean; onProgress?: Progress },
 ): Promise<BackupManifest> {
+  await requireRedis(config);
   const manifest = await takeBackup(config.ops, { kind: 'manual', onProgress: options.onProgress });
   return options.verify ? verifyBackup(config.ops, manifest.id, options.onProgress) : manifest;
 }
 
-/** `haddock verify [id]`: the restore drill; fails (exit 1) when the backup does not hold what its manifest says. */
+/**
+ * `haddock verify [id]`: the restore drill. Returns the manifest with its
+ * verification; the caller fails (exit 1) when `verification.ok` is false.
+ */
 export async function verifyCommand(config: CliConfig, id: string | undefined, onProgress?: Progress): Promise<BackupManifest> {
-  const verified = await verifyBackup(config.ops, id, onProgress).catch((err: Error) => {
-    throw new CliError(err.message, 1);
-  });
-  return verified;
+  await findBackup(config.ops, id).catch(notFound);
+  return verifyBackup(config.ops, id, onProgress);
 }
 
 export async function listCommand(config: CliConfig): Promise<BackupManifest[]> {
@@ -39,22 +52,29 @@ export async function pruneCommand(config: CliConfig, dryRun: boolean): Promise<
 }
 
 /**
- * `haddock restore [id]`: asks `confirm` first (unless `--yes`), then restores
- * after a safety backup of the current state.
+ * `haddock restore [id]`: asks `confirm` first (unless `--yes`), checks the
+ * file against its manifest, then restores after a safety backup of the
+ * current state. A damaged file is refused before anything is touched.
  */
 export async function restoreCommand(
   config: CliConfig,
   id: string | undefined,
   options: { yes: boolean; confirm: (question: string) => Promise<boolean>; onProgress?: Progress },
 ): Promise<RestoreReport> {
-  const manifest = await findBackup(config.ops, id).catch((err: Error) => {
-    throw new CliError(err.message, 1);
-  });
+  const manifest = await findBackup(config.ops, id).catch(notFound);
+  await requireRedis(config);
   if (!options.yes) {
     const ok = await options.confirm(
       `Restore ${manifest.id} (${manifest.created_at}, ${manifest.keys.total} keys) into ${manifest.source}? The current state is saved first.`,
     );
     if (!ok) throw new CliError('restore cancelled', 1);
+  }
+  const drilled = await verifyBackup(config.ops, manifest.id, options.onProgress);
+  if (drilled.verification?.ok !== true) {
+    throw new CliError(
+      `refusing to restore ${manifest.id}: its drill failed (${drilled.verification?.problems.join('; ') ?? 'no result'})`,
+      1,
+    );
   }
   return restoreBackup(config.ops, manifest.id, options.onProgress);
 }

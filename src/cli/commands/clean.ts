@@ -29,22 +29,26 @@ async function oldRotatedLogs(dir: string, olderThan: Date): Promise<string[]> {
   return old.sort();
 }
 
-/** `haddock clean`: applies retention to backups, rotated logs and resolved incidents; `dryRun` only lists. */
+/**
+ * `haddock clean`: applies retention to backups, rotated logs and resolved
+ * incidents; `dryRun` only lists. Redis is reached first, so an unreachable
+ * Redis fails the command before any file is removed.
+ */
 export async function cleanCommand(config: CliConfig, dryRun: boolean, now = new Date()): Promise<CleanReport> {
-  const backups = await pruneBackups(config.ops, { dryRun, now });
-  const logs = await oldRotatedLogs(config.logDir, new Date(now.getTime() - config.logRetentionDays * 86_400_000));
-  if (!dryRun) for (const name of logs) await rm(join(config.logDir, name), { force: true });
-  const incidents = await withRedis(config.ops.redisUrl, (redis) =>
-    new IncidentStore(redis, config.ops.redisKeyPrefix).deleteResolvedBefore(
+  return withRedis(config.ops.redisUrl, async (redis) => {
+    const incidents = await new IncidentStore(redis, config.ops.redisKeyPrefix).deleteResolvedBefore(
       new Date(now.getTime() - config.incidentRetentionDays * 86_400_000),
       dryRun,
-    ),
-  );
-  return {
-    dry_run: dryRun,
-    backups_removed: backups.remove.map((m) => m.id),
-    ...(backups.protected ? { backup_protected: backups.protected } : {}),
-    log_files_removed: logs,
-    incidents_removed: incidents,
-  };
+    );
+    const backups = await pruneBackups(config.ops, { dryRun, now });
+    const logs = await oldRotatedLogs(config.logDir, new Date(now.getTime() - config.logRetentionDays * 86_400_000));
+    if (!dryRun) for (const name of logs) await rm(join(config.logDir, name), { force: true });
+    return {
+      dry_run: dryRun,
+      backups_removed: backups.remove.map((m) => m.id),
+      ...(backups.protected ? { backup_protected: backups.protected } : {}),
+      log_files_removed: logs,
+      incidents_removed: incidents,
+    };
+  });
 }

@@ -371,3 +371,45 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
     }
   });
 }
+
+/**
+ * ERROR and CRITICAL entries per service at or after `since`, across every
+ * log file (rotated ones included); a service with a log but no such line
+ * counts 0. For `haddock check`.
+ */
+export async function countErrorLines(dir: string, since: Date): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (const group of await listLogFiles(dir)) counts[group.service] = 0;
+  const entries = await readLogs({ dir, level: 'ERROR', since: since.toISOString(), lines: Number.POSITIVE_INFINITY });
+  for (const entry of entries) counts[entry.service] = (counts[entry.service] ?? 0) + 1;
+  return counts;
+}
+
+/** `HH:MM:SS service SEVERITY msg (route status)`: one log entry as an incident report quotes it. */
+export function evidenceLine(entry: LogEntry): string {
+  const r = entry.record;
+  const request = [typeof r.route === 'string' ? r.route : undefined, typeof r.status === 'number' ? String(r.status) : undefined]
+    .filter((p) => p !== undefined)
+    .join(' ');
+  const clock = entry.time !== undefined && entry.time.length >= 19 ? entry.time.slice(11, 19) : '--:--:--';
+  return [clock, entry.service, entry.severity ?? '?', entry.msg ?? '', ...(request ? [`(${request})`] : [])].join(' ');
+}
+
+/**
+ * A service's WARNING-and-above entries with a time in [from, to], formatted
+ * with `evidenceLine`, at most `limit`, newest last. For `haddock incident report`.
+ */
+export async function incidentLogLines(dir: string, from: Date, to: Date, service: string, limit = 50): Promise<string[]> {
+  const entries = await readLogs({
+    dir,
+    services: [service],
+    level: 'WARNING',
+    since: from.toISOString(),
+    lines: Number.POSITIVE_INFINITY,
+  });
+  const end = to.getTime();
+  return entries
+    .filter((e) => e.time !== undefined && Date.parse(e.time) <= end)
+    .slice(-limit)
+    .map(evidenceLine);
+}

@@ -135,6 +135,11 @@ export interface LogConfig {
   readonly logLevel: LogLevel;
   /** Unset: stdout only. */
   readonly logFile: LogFileConfig | undefined;
+  /**
+   * Write to stdout too (the default: what Kubernetes and Loki read). The local
+   * runner turns it off when a LOG_FILE is set, so lines are not kept twice.
+   */
+  readonly logStdout: boolean;
 }
 
 /** Resource limits the metrics report when the cgroup does not say; undefined when unset. */
@@ -153,9 +158,12 @@ export function readLogConfig(reader: EnvReader): LogConfig {
   const path = reader.raw('LOG_FILE');
   const maxBytes = reader.int('LOG_FILE_MAX_BYTES', 5_242_880, 1_024, 1_073_741_824);
   const keep = reader.int('LOG_FILE_KEEP', 5, 0, 100);
+  const logStdout = reader.bool('LOG_STDOUT', true);
+  if (!logStdout && path === undefined) reader.problem('LOG_STDOUT=false needs a LOG_FILE: the lines would go nowhere');
   return {
     logLevel: logLevel ?? 'info',
     logFile: path === undefined ? undefined : Object.freeze({ path, maxBytes, keep }),
+    logStdout,
   };
 }
 

@@ -30,11 +30,28 @@ export async function serve(app: FastifyInstance, host: string, port: number, gr
   };
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);
+  if (supervised) {
+    // Under the local runner: if the runner dies without stopping us (kill -9),
+    // we are re-parented; shut down rather than hold our port as an orphan.
+    const parent = process.ppid;
+    const watch = setInterval(() => {
+      if (process.ppid !== parent) {
+        clearInterval(watch);
+        app.log.warn({ parent }, 'supervisor gone');
+        shutdown('SIGTERM');
+      }
+    }, 1_000);
+    watch.unref();
+  }
   await app.listen({ host, port });
 }
 
+/** Set by `runEntry` when the local runner started this process (HADDOCK_SUPERVISED=1). */
+let supervised = false;
+
 /** Entry-point wrapper: configuration errors print every problem and exit 2; anything else exits 1. */
 export async function runEntry(service: string, main: () => Promise<void>): Promise<void> {
+  supervised = process.env.HADDOCK_SUPERVISED === '1';
   try {
     await main();
   } catch (err) {

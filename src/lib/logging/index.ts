@@ -67,6 +67,8 @@ export interface LoggerSetup {
   readonly stream?: NodeJS.WritableStream;
   /** A rotating file that gets every line too. */
   readonly file?: LogFileConfig;
+  /** false: the file only (needs `file`). Default true. */
+  readonly stdout?: boolean;
 }
 
 /** A logger and what must be released when its app closes. */
@@ -85,6 +87,7 @@ export function createLogger(setup: LoggerSetup): ProcessLogger {
   const out = (setup.stream as DestinationStream | undefined) ?? destination({ dest: 1, sync: false });
   if (setup.file === undefined) return { logger: pino(options, out), close: () => {} };
   const file = new RotatingFile(setup.file);
+  if (setup.stdout === false && setup.stream === undefined) return { logger: pino(options, file), close: () => file.end() };
   // Each stream takes every level: the logger's own level does the filtering.
   const streams = multistream([
     { level: 'trace', stream: out },

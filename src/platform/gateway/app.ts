@@ -33,7 +33,7 @@ export interface GatewayInstance extends FastifyInstance {
   readonly metrics: Registry;
 }
 
-const UPSTREAM_NAMES: readonly UpstreamName[] = ['users', 'quotes', 'search'];
+const UPSTREAM_NAMES: readonly UpstreamName[] = ['users', 'quotes', 'search', 'ops'];
 
 /** `/path?query` from a request target; the absolute form (`http://host/path`) is reduced to it. */
 function originForm(url: string): string {
@@ -64,7 +64,7 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
   const log =
     options.logger === false
       ? undefined
-      : createLogger({ service: 'gateway', level: config.logLevel, stream: options.logStream, file: config.logFile });
+      : createLogger({ service: 'gateway', level: config.logLevel, stream: options.logStream, file: config.logFile, stdout: config.logStdout });
   const app = Fastify({
     ...(log === undefined ? { logger: false } : { loggerInstance: log.logger as FastifyBaseLogger }),
     logController: quietLogController(),
@@ -83,6 +83,7 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
     users: createUpstream('users', config.upstreams.users),
     quotes: createUpstream('quotes', config.upstreams.quotes),
     search: createUpstream('search', config.upstreams.search),
+    ops: createUpstream('ops', config.upstreams.ops),
   };
   const limiter = config.rateLimitPerMinute > 0 ? new FixedWindowLimiter({ limit: config.rateLimitPerMinute }) : undefined;
 

@@ -18,6 +18,7 @@ export interface GatewayConfig extends LogConfig, ResourceConfig {
     readonly users: string;
     readonly quotes: string;
     readonly search: string;
+    readonly ops: string;
   };
   /** Requests per client IP per 60-second window; 0 turns the limit off. */
   readonly rateLimitPerMinute: number;
@@ -39,6 +40,7 @@ export function loadConfig(env: Env): GatewayConfig {
       users: reader.url('USERS_URL', 'http://127.0.0.1:8001', ['http:']),
       quotes: reader.url('QUOTES_URL', 'http://127.0.0.1:8002', ['http:']),
       search: reader.url('SEARCH_URL', 'http://127.0.0.1:8003', ['http:']),
+      ops: reader.url('OPS_URL', 'http://127.0.0.1:8004', ['http:']),
     }),
     rateLimitPerMinute: reader.int('RATE_LIMIT_PER_MINUTE', 10, 0, 1_000_000),
     upstreamTimeoutMs: reader.int('UPSTREAM_TIMEOUT_MS', 10_000, 50, 600_000),

@@ -6,6 +6,8 @@ import { buildApp as buildQuotes } from '../../services/quotes/app.ts';
 import { loadConfig as loadQuotesConfig } from '../../services/quotes/config.ts';
 import { buildApp as buildSearch } from '../../services/search/app.ts';
 import { loadConfig as loadSearchConfig } from '../../services/search/config.ts';
+import { buildApp as buildOps } from '../../services/ops/app.ts';
+import { loadConfig as loadOpsConfig } from '../../services/ops/config.ts';
 import { buildApp as buildUsers } from '../../services/users/app.ts';
 import { loadConfig as loadUsersConfig } from '../../services/users/config.ts';
 import { isDocsPath, isPrivatePath } from './routing.ts';
@@ -123,6 +125,7 @@ const SERVICE_DOCS: ReadonlyArray<{ name: string; build: (env: Env) => Promise<F
   { name: 'users', build: (env) => buildUsers(loadUsersConfig(env), DOCS_ONLY) },
   { name: 'quotes', build: (env) => buildQuotes(loadQuotesConfig(env), DOCS_ONLY) },
   { name: 'search', build: (env) => buildSearch(loadSearchConfig(env), DOCS_ONLY) },
+  { name: 'ops', build: (env) => buildOps(loadOpsConfig(env), DOCS_ONLY) },
 ];
 
 /**

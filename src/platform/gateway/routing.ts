@@ -1,14 +1,16 @@
 /** The upstream services the gateway routes to. */
-export type UpstreamName = 'users' | 'quotes' | 'search';
+export type UpstreamName = 'users' | 'quotes' | 'search' | 'ops';
 
 /**
  * The original Traefik rules: `PathPrefix(/quotes)` and `PathPrefix(/search)`
- * go to their services, everything else (`/`, `/users…`) to users. The path
+ * go to their services, everything else (`/`, `/users…`) to users; this
+ * platform adds `PathPrefix(/ops)` for the operations service. The path
  * is matched as sent, like Traefik; the query string is not part of it.
  */
 export function upstreamFor(path: string): UpstreamName {
   if (path.startsWith('/quotes')) return 'quotes';
   if (path.startsWith('/search')) return 'search';
+  if (path.startsWith('/ops')) return 'ops';
   return 'users';
 }
 
@@ -38,7 +40,7 @@ export function isDocsPath(path: string): boolean {
 }
 
 /** The gateway's `endpoint` label and log `route`: a fixed set, so a path never becomes a label value. */
-export type GatewayEndpoint = '/' | '/users*' | '/quotes*' | '/search*' | '/apidocs*' | 'unmatched';
+export type GatewayEndpoint = '/' | '/users*' | '/quotes*' | '/search*' | '/ops*' | '/apidocs*' | 'unmatched';
 
 /**
  * Names a request path by the route family that answers it: `/quotes*` and
@@ -53,5 +55,6 @@ export function gatewayEndpoint(path: string): GatewayEndpoint {
   const upstream = upstreamFor(path);
   if (upstream === 'quotes') return '/quotes*';
   if (upstream === 'search') return '/search*';
+  if (upstream === 'ops') return '/ops*';
   return path.startsWith('/users') ? '/users*' : 'unmatched';
 }

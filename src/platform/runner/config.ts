@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, type Env, EnvReader } from '../../lib/config/index.ts';
@@ -10,6 +11,8 @@ export interface PlatformPorts {
   readonly users: number;
   readonly quotes: number;
   readonly search: number;
+  /** The operations service (incidents, KPIs, scheduled backups; Alertmanager's receiver). */
+  readonly ops: number;
   /** The private redis-server's port (unused when REDIS_URL is set). */
   readonly redis: number;
   /** The local webhook receiver of Alertmanager. */
@@ -51,6 +54,14 @@ export interface RunnerConfig {
   readonly ports: PlatformPorts;
   /** An external Redis; when undefined the runner starts a private redis-server. */
   readonly redisUrl: string | undefined;
+  /**
+   * The private Redis's memory ceiling (`maxmemory`, policy `noeviction`: a full
+   * Redis refuses writes rather than silently dropping quotes or users). The
+   * RedisMemoryNearLimit alert warns at 90% — the spec's INC-2024-001 was a Redis OOM.
+   */
+  readonly redisMaxmemory: string;
+  /** The bearer token Alertmanager sends to the operations service's webhook. */
+  readonly alertWebhookToken: string;
   readonly quotesSeedFile: string;
   readonly usersSeedFile: string;
   readonly monitoring: MonitoringConfig;
@@ -83,6 +94,7 @@ const PORT_VARIABLES: Record<keyof PlatformPorts, string> = {
   users: 'USERS_PORT',
   quotes: 'QUOTES_PORT',
   search: 'SEARCH_PORT',
+  ops: 'OPS_PORT',
   redis: 'REDIS_PORT',
   alertSink: 'ALERT_SINK_PORT',
   prometheus: 'PROMETHEUS_PORT',
@@ -92,6 +104,12 @@ const PORT_VARIABLES: Record<keyof PlatformPorts, string> = {
 /** The ALERT_* variables (receivers' URLs and keys): handed to the Alertmanager renderer, never printed. */
 export function alertVariables(env: Env): Record<string, string | undefined> {
   return Object.fromEntries(Object.entries(env).filter(([name]) => name.startsWith('ALERT_')));
+}
+
+function redisMaxmemory(reader: EnvReader): string {
+  const value = reader.string('REDIS_MAXMEMORY', '256mb').toLowerCase();
+  if (!/^\d+(kb|mb|gb)?$/.test(value)) reader.problem(`REDIS_MAXMEMORY must look like 256mb or 1gb, got "${value}"`);
+  return value;
 }
 
 export function loadConfig(env: Env): RunnerConfig {
@@ -109,8 +127,8 @@ export function loadConfig(env: Env): RunnerConfig {
     users: port('users', 8001),
     quotes: port('quotes', 8002),
     search: port('search', 8003),
+    ops: port('ops', 8004),
     redis: port('redis', 6390),
-    // 8004 is kept for the operations service.
     alertSink: port('alertSink', 9095),
     prometheus: port('prometheus', 9090),
     alertmanager: port('alertmanager', 9093),
@@ -144,6 +162,8 @@ export function loadConfig(env: Env): RunnerConfig {
     gatewayMetricsHost: reader.string('GATEWAY_METRICS_HOST', '127.0.0.1'),
     ports,
     redisUrl,
+    redisMaxmemory: redisMaxmemory(reader),
+    alertWebhookToken: reader.string('ALERT_WEBHOOK_TOKEN', randomBytes(24).toString('base64url')),
     quotesSeedFile: resolve(home, reader.string('QUOTES_SEED_FILE', join(home, 'data/initial_data_quotes.csv'))),
     usersSeedFile: resolve(home, reader.string('USERS_SEED_FILE', join(home, 'data/initial_data_users.csv'))),
     monitoring: Object.freeze({ mode, profile, namespace: 'haddock', ...PROFILES[profile] }),

@@ -53,6 +53,7 @@ export function scrapeTargets(config: RunnerConfig, serviceHost: string, metrics
     { job: 'haddock-users', address: `${serviceHost}:${config.ports.users}` },
     { job: 'haddock-quotes', address: `${serviceHost}:${config.ports.quotes}` },
     { job: 'haddock-search', address: `${serviceHost}:${config.ports.search}` },
+    { job: 'haddock-ops', address: `${serviceHost}:${config.ports.ops}` },
     { job: 'haddock-gateway', address: `${metricsHost}:${config.ports.gatewayMetrics}` },
   ];
 }
@@ -76,12 +77,14 @@ async function writePrometheusConfig(
   await writeFile(paths.prometheusConfig, text);
 }
 
-async function writeAlertmanagerConfig(config: RunnerConfig, defaultWebhookUrl: string): Promise<void> {
+async function writeAlertmanagerConfig(config: RunnerConfig, defaultWebhookUrl: string, alertLogUrl: string): Promise<void> {
   const paths = monitoringPaths(config.varDir);
   await mkdir(paths.dir, { recursive: true });
   const { groupWait, groupInterval, repeatInterval } = config.monitoring;
   const text = renderAlertmanagerConfig(alertVariables(config.env), {
     defaultWebhookUrl,
+    defaultWebhookToken: config.alertWebhookToken,
+    extraWebhookUrls: [alertLogUrl],
     groupWait,
     ...(groupInterval === undefined ? {} : { groupInterval }),
     ...(repeatInterval === undefined ? {} : { repeatInterval }),
@@ -106,6 +109,8 @@ export interface MonitoringChildOptions {
   readonly binaries: MonitoringBinaries;
   readonly targets: { job: string; address: string }[];
   readonly alertSinkUrl: string;
+  /** The operations service: Alertmanager's default receiver (alerts become incidents). */
+  readonly opsUrl: string;
   /** The log and pid files of a child, as every other child gets them. */
   readonly files: (name: string) => { logFile: string; pidFile: string };
   readonly alertmanagerTier: number;
@@ -148,7 +153,7 @@ export function monitoringChildren(config: RunnerConfig, options: MonitoringChil
       probe: httpProbe(`http://127.0.0.1:${alertmanagerPort}/-/ready`),
       prepare: async () => {
         await assertPortFree('127.0.0.1', alertmanagerPort, 'alertmanager');
-        await writing('Alertmanager', () => writeAlertmanagerConfig(config, `${options.alertSinkUrl}/alerts`));
+        await writing('Alertmanager', () => writeAlertmanagerConfig(config, `${options.opsUrl}/ops/alerts`, `${options.alertSinkUrl}/alerts`));
       },
       stopTimeoutMs,
       fatalExitCodes,

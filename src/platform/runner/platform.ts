@@ -14,6 +14,7 @@ export interface PlatformUrls {
   readonly users: string;
   readonly quotes: string;
   readonly search: string;
+  readonly ops: string;
   readonly redis: string;
   /** The local Alertmanager webhook receiver (`GET /alerts` lists what it received). */
   readonly alertSink: string;
@@ -74,6 +75,7 @@ function platformUrls(config: RunnerConfig, binaries: MonitoringBinaries): Platf
     users: base(config.ports.users),
     quotes: base(config.ports.quotes),
     search: base(config.ports.search),
+    ops: base(config.ports.ops),
     redis: config.redisUrl ?? `redis://127.0.0.1:${config.ports.redis}`,
     alertSink: loopback(config.ports.alertSink),
     ...(binaries.prometheus === undefined ? {} : { prometheus: loopback(config.ports.prometheus) }),
@@ -102,6 +104,12 @@ export function platformChildren(config: RunnerConfig, binaries: PlatformBinarie
     USERS_URL: urls.users,
     QUOTES_URL: urls.quotes,
     SEARCH_URL: urls.search,
+    OPS_URL: urls.ops,
+    HADDOCK_SUPERVISED: '1',
+    ALERT_WEBHOOK_TOKEN: config.alertWebhookToken,
+    HADDOCK_VAR_DIR: config.varDir,
+    BACKUP_DIR: config.env.BACKUP_DIR ?? join(config.varDir, 'backups'),
+    ...(urls.prometheus === undefined ? {} : { PROMETHEUS_URL: urls.prometheus }),
     QUOTES_SEED_FILE: config.quotesSeedFile,
     USERS_SEED_FILE: config.usersSeedFile,
     ALERT_SINK_PORT: String(config.ports.alertSink),
@@ -124,7 +132,8 @@ export function platformChildren(config: RunnerConfig, binaries: PlatformBinarie
       args: ['--import', 'tsx', file],
       // pino writes the JSON log itself, rotating it (LOG_FILE); the child's own stdout and stderr,
       // where a crash's trace lands, go to `<name>.out`.
-      env: { ...env, PORT: String(port), LOG_FILE: join(logDir, `${name}.log`) },
+      // LOG_STDOUT=false: the lines are in the rotating file already; `.out` keeps only what is not pino's.
+      env: { ...env, PORT: String(port), LOG_FILE: join(logDir, `${name}.log`), LOG_STDOUT: 'false' },
       cwd: config.home,
       ...files(name),
       logFile: join(logDir, `${name}.out`),
@@ -164,6 +173,10 @@ export function platformChildren(config: RunnerConfig, binaries: PlatformBinarie
         join(logDir, 'redis.log'),
         '--protected-mode',
         'yes',
+        '--maxmemory',
+        config.redisMaxmemory,
+        '--maxmemory-policy',
+        'noeviction',
       ],
       env: config.env,
       cwd: config.home,
@@ -180,6 +193,7 @@ export function platformChildren(config: RunnerConfig, binaries: PlatformBinarie
     node('users', 'src/services/users/server.ts', config.ports.users, '/users/health/live', 1),
     node('quotes', 'src/services/quotes/server.ts', config.ports.quotes, '/quotes/health/live', 1),
     node('search', 'src/services/search/server.ts', config.ports.search, '/search/health/live', 1),
+    node('ops', 'src/services/ops/server.ts', config.ports.ops, '/ops/health/live', 1),
     node('gateway', 'src/platform/gateway/server.ts', config.ports.gateway, '/apidocs/json', 2, {
       otherPorts: [{ port: config.ports.gatewayMetrics, host: config.gatewayMetricsHost }],
     }),
@@ -190,6 +204,7 @@ export function platformChildren(config: RunnerConfig, binaries: PlatformBinarie
       binaries,
       targets: scrapeTargets(config, probeHost(config.host), probeHost(config.gatewayMetricsHost)),
       alertSinkUrl: urls.alertSink,
+      opsUrl: urls.ops,
       files,
       alertmanagerTier: 4,
       prometheusTier: 5,

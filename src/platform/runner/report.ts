@@ -35,10 +35,11 @@ export function formatUrls(urls: PlatformUrls): string {
     ['users', local(urls.users)],
     ['quotes', local(urls.quotes)],
     ['search', local(urls.search)],
+    ['operations', `${local(urls.ops)}/ops`],
     ['redis', urls.redis],
     ['prometheus', urls.prometheus === undefined ? undefined : local(urls.prometheus)],
     ['alertmanager', urls.alertmanager === undefined ? undefined : local(urls.alertmanager)],
-    ['alerts', `${local(urls.alertSink)}/alerts`],
+    ['alert log', `${local(urls.alertSink)}/alerts`],
   ];
   return [
     'Haddock is running:',
