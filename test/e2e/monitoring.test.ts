@@ -2,8 +2,12 @@
 // and the alert sink, MONITORING_PROFILE=test) on free ports. Traffic goes
 // through the gateway; every assertion on metrics goes through Prometheus's
 // HTTP API, as Grafana and the alerts see them; the outage drill stops the
-// quotes service for real and waits for Alertmanager's webhook.
+// quotes service for real and waits for Alertmanager's webhook. The
+// operations part follows on the same platform: the outage becomes an incident
+// in the operations service, and the `haddock` CLI reports it, scores the KPIs
+// and runs the maintenance checklist against the running platform.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -24,7 +28,7 @@ const REPO = new URL('../..', import.meta.url).pathname;
 const RULES_DIR = join(REPO, 'monitoring/prometheus/rules');
 const DASHBOARD = join(REPO, 'monitoring/grafana/dashboards/haddock-overview.json');
 const ADMIN = 'e2e-monitoring-admin-key-0123';
-const JOBS = ['haddock-users', 'haddock-quotes', 'haddock-search', 'haddock-gateway'];
+const JOBS = ['haddock-users', 'haddock-quotes', 'haddock-search', 'haddock-gateway', 'haddock-ops'];
 const SERVICES = ['users', 'quotes', 'search'];
 /** What Grafana puts in place of the dashboard's variables; short windows, as the test profile scrapes every second. */
 const DASHBOARD_VARIABLES: Record<string, string> = {
@@ -163,7 +167,35 @@ function isQuotesDown(alert: SinkAlert, status: 'firing' | 'resolved', since: nu
   );
 }
 
-describe('monitoring of the local platform (Prometheus, Alertmanager, alert sink)', () => {
+/** Runs the real `haddock` CLI; resolves with its exit code and output. */
+function haddock(
+  args: string[],
+  env: Record<string, string | undefined>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [join(REPO, 'bin/haddock.mjs'), ...args],
+      { cwd: REPO, env, timeout: 90_000 },
+      (err, stdout, stderr) => {
+        const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+interface OpsIncident {
+  id: string;
+  service: string;
+  status: string;
+  source: string;
+  opened_at: string;
+  resolved_at?: string;
+  timeline: { kind: string; text: string }[];
+}
+
+describe('monitoring and operations of the local platform (Prometheus, Alertmanager, operations service)', () => {
   let platform: PlatformHandle;
   let config: RunnerConfig;
   let varDir: string;
@@ -302,6 +334,20 @@ describe('monitoring of the local platform (Prometheus, Alertmanager, alert sink
     assert.ok(Number(logins[0]?.value[1]) >= 1);
   });
 
+  test('a backup through the operations service passes its drill and feeds the backup metrics', {
+    timeout: 120_000,
+  }, async () => {
+    const res = await fetch(`${gw}/ops/backups`, { method: 'POST', headers: { authorization: ADMIN } });
+    const manifest = (await res.json()) as { keys: { total: number }; verification: { ok: boolean } };
+    assert.equal(res.status, 201, JSON.stringify(manifest));
+    assert.equal(manifest.verification.ok, true);
+    assert.ok(manifest.keys.total > 5);
+    await until('Prometheus has the backup timestamp', 30_000, async () => {
+      const rows = await instantQuery(prometheus, 'haddock_backup_last_success_timestamp_seconds > 0');
+      return rows.length > 0 ? rows : undefined;
+    });
+  });
+
   test('every PromQL expression of the recording rules and of the dashboard returns data', { timeout: 120_000 }, async (t) => {
     const expressions: { where: string; expr: string }[] = [];
     for (const file of readdirSync(RULES_DIR).filter((name) => /\.ya?ml$/.test(name))) {
@@ -408,13 +454,115 @@ describe('monitoring of the local platform (Prometheus, Alertmanager, alert sink
       `ServiceDown firing at the sink ${(firingAfter / 1000).toFixed(1)} s after the stop, ` +
         `resolved ${(resolvedAfter / 1000).toFixed(1)} s after the restart`,
     );
+
+    // The same webhook reached the operations service: one incident, opened by monitoring, resolved by it.
+    const incidents = async () =>
+      (await (await fetch(`${gw}/ops/incidents`, { headers: { authorization: ADMIN } })).json()) as OpsIncident[];
+    const incident = await until('the operations service resolved the quotes incident', 30_000, async () =>
+      (await incidents()).find((i) => i.service === 'quotes' && i.status === 'resolved'),
+    );
+    assert.equal(incident.source, 'monitoring');
+    assert.match(incident.id, /^INC-\d{4}-\d{3}$/);
+    const kinds = incident.timeline.map((e) => e.kind);
+    for (const kind of ['opened', 'alert_firing', 'alert_resolved', 'resolved'])
+      assert.ok(kinds.includes(kind), `${kind} on the timeline`);
+    assert.ok(
+      incident.timeline.some((e) => /ServiceDown firing/.test(e.text)),
+      'the timeline names the alert',
+    );
+    incidentId = incident.id;
+  });
+
+  let incidentId = '';
+  const cliEnv = () => ({
+    ...process.env,
+    REDIS_URL: platform.urls.redis,
+    HADDOCK_VAR_DIR: varDir,
+    HADDOCK_URL: gw,
+    PROMETHEUS_URL: prometheus,
+    ALERTMANAGER_URL: platform.urls.alertmanager,
+    NO_COLOR: '1',
+  });
+
+  test('haddock incident report renders that incident with its timeline, logs and metrics', { timeout: 120_000 }, async () => {
+    assert.ok(incidentId, 'the outage test produced an incident');
+    const fr = await haddock(['incident', 'report', incidentId, '--lang', 'fr'], cliEnv());
+    assert.equal(fr.code, 0, fr.stderr);
+    assert.match(fr.stdout, new RegExp(`^# Rapport d'incident - ${incidentId}$`, 'm'));
+    assert.match(fr.stdout, /- \*\*Service affecté\*\* : quotes/);
+    assert.match(fr.stdout, /- \*\*Détection\*\* : Système de monitoring/);
+    assert.match(fr.stdout, /ServiceDown firing/);
+    assert.match(fr.stdout, /- \*\*Durée\*\* : \d+ minutes/);
+    assert.match(fr.stdout, /^# Revue post-incident/m);
+    const en = await haddock(['incident', 'report', incidentId, '--lang', 'en'], cliEnv());
+    assert.match(en.stdout, /- \*\*Affected service\*\* : quotes/);
+  });
+
+  test('haddock kpi on the running platform measures every row', { timeout: 120_000 }, async () => {
+    // Recording rules need a few evaluations; the scorecard averages them over the window.
+    const card = await until('the KPI rows from Prometheus have values', 60_000, async () => {
+      const run = await haddock(['kpi', '--since', '1h', '--json'], cliEnv());
+      assert.equal(run.code, 0, run.stderr);
+      const parsed = JSON.parse(run.stdout) as { rows: { key: string; value: number | null; status: string }[] };
+      const prom = parsed.rows.filter((r) =>
+        ['availability', 'mean_response', 'requests_per_second', 'cpu', 'memory'].includes(r.key),
+      );
+      return prom.every((r) => r.value !== null) ? parsed : undefined;
+    });
+    const row = (key: string) => {
+      const found = card.rows.find((r) => r.key === key);
+      assert.ok(found, `row ${key}`);
+      return found;
+    };
+    const availability = row('availability').value as number;
+    assert.ok(availability > 50 && availability <= 100, `availability ${availability}`);
+    assert.ok((row('requests_per_second').value as number) > 0);
+    const mean = row('mean_response').value as number;
+    assert.ok(mean > 0 && mean < 1_000, `mean response ${mean} ms`);
+    const cpu = row('cpu').value as number;
+    assert.ok(cpu >= 0 && cpu <= 100, `cpu ${cpu}%`);
+    const memory = row('memory').value as number;
+    assert.ok(memory > 0 && memory <= 100, `memory ${memory}%`);
+    // Every incident here was opened by monitoring (the outage, and BackupMissing before the first
+    // backup in the test profile): 100% proactive; MTTR is the mean of their real durations.
+    const all = (await (await fetch(`${gw}/ops/incidents`, { headers: { authorization: ADMIN } })).json()) as OpsIncident[];
+    assert.ok(all.length >= 1);
+    assert.equal(row('proactive_detection').value, 100);
+    const durations = all
+      .filter((i) => i.resolved_at)
+      .map((i) => (Date.parse(i.resolved_at ?? '') - Date.parse(i.opened_at)) / 60_000);
+    const expected = durations.reduce((x, y) => x + y, 0) / durations.length;
+    assert.ok(Math.abs((row('mttr').value as number) - expected) < 0.1, `MTTR ${row('mttr').value} vs ${expected}`);
+    assert.equal(row('mttr').status, 'green');
+    assert.equal(row('backup_freshness').status, 'green');
+    assert.equal(row('restore_drill').status, 'green');
+  });
+
+  test('haddock check on the running platform passes and reports what it saw', { timeout: 120_000 }, async () => {
+    const run = await haddock(['check', '--json', '--no-audit'], cliEnv());
+    const report = JSON.parse(run.stdout) as {
+      ok: boolean;
+      items: { name: string; status: string; data?: Record<string, unknown> }[];
+    };
+    const item = (name: string) => {
+      const found = report.items.find((i) => i.name === name);
+      assert.ok(found, `${name} in ${report.items.map((i) => i.name).join(', ')}`);
+      return found;
+    };
+    assert.equal(item('services healthy').status, 'pass');
+    assert.equal(item('redis reachable').status, 'pass');
+    assert.ok((item('redis reachable').data?.connected_clients as number) >= 4, 'the services are connected');
+    assert.ok((item('redis reachable').data?.maxmemory_bytes as number) > 0, 'the private Redis has a memory ceiling');
+    assert.ok((item('disk space').data?.free_bytes as number) > 0);
+    assert.equal(item('last successful backup').status, 'pass');
+    assert.equal(run.code, report.ok ? 0 : 1);
   });
 
   test('stop() leaves no process behind (Prometheus, Alertmanager and the sink included) and frees every port', {
     timeout: 120_000,
   }, async () => {
     const pids = { ...platform.pids() };
-    for (const name of ['redis', 'users', 'quotes', 'search', 'gateway', 'alert-sink', 'alertmanager', 'prometheus']) {
+    for (const name of ['redis', 'users', 'quotes', 'search', 'ops', 'gateway', 'alert-sink', 'alertmanager', 'prometheus']) {
       assert.equal(typeof pids[name], 'number', `${name} runs`);
     }
     const firstEvent = events.length;

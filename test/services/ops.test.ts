@@ -190,5 +190,14 @@ describe('backups through the operations service', () => {
     const rows = (await ops.inject({ url: '/ops/kpi', headers: ADMIN })).json<{ rows: { key: string; status: string }[] }>().rows;
     assert.equal(rows.find((r) => r.key === 'backup_freshness')?.status, 'green');
     assert.equal(rows.find((r) => r.key === 'restore_drill')?.status, 'green');
+
+    // The backup-too-old alerts read these.
+    const metrics = (await ops.inject({ url: '/metrics' })).body;
+    const sample = (name: string) => Number(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'm').exec(metrics)?.[1]);
+    const now = Date.now() / 1000;
+    assert.ok(Math.abs(sample('haddock_backup_last_success_timestamp_seconds') - now) < 120, metrics);
+    assert.ok(Math.abs(sample('haddock_backup_last_verified_timestamp_seconds') - now) < 120);
+    assert.ok(sample('haddock_backup_last_size_bytes') > 1_000);
+    assert.equal(sample('haddock_incidents_open'), 0);
   });
 });

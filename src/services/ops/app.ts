@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
+import { scrapeGauge } from '../../lib/metrics/index.ts';
 import { type BuildOptions, buildService } from '../../lib/service/index.ts';
-import { pruneBackups, takeBackup, verifyBackup } from '../../ops/backup/index.ts';
+import { type BackupManifest, listBackups, pruneBackups, takeBackup, verifyBackup } from '../../ops/backup/index.ts';
 import { IncidentStore } from '../../ops/incidents/index.ts';
 import { MaintenanceStore } from '../../ops/maintenance/index.ts';
 import { PrometheusClient } from '../../ops/prometheus/index.ts';
@@ -18,8 +19,45 @@ export async function buildApp(config: OpsServiceConfig, options: BuildOptions =
     config,
     {
       basePath: '/ops',
-      setup: ({ app, redis, auth }) => {
+      setup: ({ app, redis, auth, metrics }) => {
         const incidents = new IncidentStore(redis, config.redisKeyPrefix);
+        // Read from the backup folder at scrape time: the CLI, the schedule and
+        // the API all write manifests there, and a restarted service forgets nothing.
+        const newest = async (pick: (m: BackupManifest) => string | undefined) => {
+          const times = (await listBackups(config.ops)).map(pick).filter((t): t is string => t !== undefined);
+          return times.length === 0 ? 0 : Math.max(...times.map((t) => Date.parse(t) / 1000));
+        };
+        const latest = async () => (await listBackups(config.ops))[0];
+        scrapeGauge({
+          registry: metrics,
+          name: 'haddock_backup_last_success_timestamp_seconds',
+          help: 'When the newest backup was taken (Unix time; 0 when there is none)',
+          read: () => newest((m) => m.created_at),
+        });
+        scrapeGauge({
+          registry: metrics,
+          name: 'haddock_backup_last_verified_timestamp_seconds',
+          help: 'When a restore drill last passed (Unix time; 0 when none has)',
+          read: () => newest((m) => (m.verification?.ok ? m.verification.at : undefined)),
+        });
+        scrapeGauge({
+          registry: metrics,
+          name: 'haddock_backup_last_size_bytes',
+          help: 'Size of the newest backup file',
+          read: async () => (await latest())?.bytes ?? 0,
+        });
+        scrapeGauge({
+          registry: metrics,
+          name: 'haddock_backup_last_duration_seconds',
+          help: 'How long the newest backup took (snapshot and inventory)',
+          read: async () => ((await latest())?.duration_ms ?? 0) / 1000,
+        });
+        scrapeGauge({
+          registry: metrics,
+          name: 'haddock_incidents_open',
+          help: 'Incidents not yet resolved',
+          read: async () => (await incidents.list()).filter((i) => i.status !== 'resolved').length,
+        });
         const maintenance = new MaintenanceStore(redis, config.redisKeyPrefix);
         const prometheus = config.prometheusUrl === undefined ? undefined : new PrometheusClient(config.prometheusUrl);
         const onBackupsChanged = async () => undefined;
