@@ -507,7 +507,8 @@ describe('monitoring and operations of the local platform (Prometheus, Alertmana
       const prom = parsed.rows.filter((r) =>
         ['availability', 'mean_response', 'requests_per_second', 'cpu', 'memory'].includes(r.key),
       );
-      return prom.every((r) => r.value !== null) ? parsed : undefined;
+      if (prom.every((r) => r.value !== null)) return parsed;
+      throw new Error(`rows still without a value: ${JSON.stringify(prom.filter((r) => r.value === null))}`);
     });
     const row = (key: string) => {
       const found = card.rows.find((r) => r.key === key);

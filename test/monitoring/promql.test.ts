@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
+import { PROMETHEUS_KPIS } from '../../src/ops/kpi/prometheus.ts';
 import {
   alertingRules,
   DASHBOARD_FILE,
@@ -57,4 +58,15 @@ test('every recording rule expression is valid PromQL', async () => {
 
 test('every alert expression is valid PromQL', async () => {
   for (const { alert, expr } of rules.flatMap(alertingRules)) await assertValid(alert, expr);
+});
+
+test('every KPI query of `haddock kpi` is valid PromQL and reads only recorded series', async () => {
+  const recorded = new Set(rules.flatMap(recordingExpressions).map((r) => r.record));
+  for (const kpi of PROMETHEUS_KPIS) {
+    const expr = kpi.expr('24h');
+    await assertValid(`kpi ${kpi.key}`, expr);
+    const series = [...expr.matchAll(/([a-z_]+:[a-z0-9_]+:[a-z0-9_]+)/g)].map((m) => m[1] as string);
+    assert.ok(series.length > 0, `${kpi.key} reads a recording rule`);
+    for (const name of series) assert.ok(recorded.has(name), `${kpi.key}: ${name} is a recording rule`);
+  }
 });

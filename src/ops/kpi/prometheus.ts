@@ -13,8 +13,11 @@ interface PromKpi {
 }
 
 /**
- * The spec's table 6.6.1, each read from one recording rule of
- * monitoring/prometheus/rules/recording.yml averaged over the window.
+ * The spec's table 6.6.1, read from the recording rules of
+ * monitoring/prometheus/rules/recording.yml over the window. Ratios are sums of
+ * the recorded rates (a busy minute weighs more than a quiet one, and a minute
+ * without traffic adds nothing instead of a NaN that would spoil the average);
+ * levels (p99, CPU, memory) are averaged, NaN samples left out.
  */
 export const PROMETHEUS_KPIS: readonly PromKpi[] = [
   {
@@ -23,7 +26,8 @@ export const PROMETHEUS_KPIS: readonly PromKpi[] = [
     target: '≥ 99.9%',
     unit: '%',
     threshold: TARGETS.availability,
-    expr: (w) => `100 * avg_over_time(haddock:http_availability:ratio_rate5m[${w}])`,
+    expr: (w) =>
+      `100 * (1 - sum(sum_over_time(haddock:http_requests_5xx:rate5m[${w}])) / sum(sum_over_time(haddock:http_requests:rate5m[${w}])))`,
     digits: 3,
   },
   {
@@ -32,7 +36,8 @@ export const PROMETHEUS_KPIS: readonly PromKpi[] = [
     target: '< 200 ms',
     unit: 'ms',
     threshold: TARGETS.mean_response_ms,
-    expr: (w) => `1000 * avg_over_time(haddock:http_request_latency_seconds:mean_rate5m[${w}])`,
+    expr: (w) =>
+      `1000 * sum(sum_over_time(service:http_request_latency_seconds_sum:rate5m{service!="gateway"}[${w}])) / sum(sum_over_time(service:http_request_latency_seconds_count:rate5m{service!="gateway"}[${w}]))`,
     digits: 1,
   },
   {
@@ -41,7 +46,7 @@ export const PROMETHEUS_KPIS: readonly PromKpi[] = [
     target: '< 1000 ms',
     unit: 'ms',
     threshold: TARGETS.p99_response_ms,
-    expr: (w) => `1000 * avg_over_time(haddock:http_request_latency_seconds:p99_rate5m[${w}])`,
+    expr: (w) => `1000 * avg_over_time((haddock:http_request_latency_seconds:p99_rate5m >= 0)[${w}:])`,
     digits: 1,
   },
   {
@@ -50,7 +55,8 @@ export const PROMETHEUS_KPIS: readonly PromKpi[] = [
     target: '< 1%',
     unit: '%',
     threshold: TARGETS.error_rate_percent,
-    expr: (w) => `100 * avg_over_time(haddock:http_requests_5xx:ratio_rate5m[${w}])`,
+    expr: (w) =>
+      `100 * sum(sum_over_time(haddock:http_requests_5xx:rate5m[${w}])) / sum(sum_over_time(haddock:http_requests:rate5m[${w}]))`,
     digits: 3,
   },
   {
@@ -67,7 +73,7 @@ export const PROMETHEUS_KPIS: readonly PromKpi[] = [
     target: '< 70%',
     unit: '%',
     threshold: TARGETS.cpu_percent,
-    expr: (w) => `100 * avg_over_time(haddock:process_cpu_usage:ratio_rate5m[${w}])`,
+    expr: (w) => `100 * avg_over_time((haddock:process_cpu_usage:ratio_rate5m >= 0)[${w}:])`,
     digits: 1,
   },
   {
@@ -76,7 +82,7 @@ export const PROMETHEUS_KPIS: readonly PromKpi[] = [
     target: '< 80%',
     unit: '%',
     threshold: TARGETS.memory_percent,
-    expr: (w) => `100 * avg_over_time(haddock:process_resident_memory:ratio[${w}])`,
+    expr: (w) => `100 * avg_over_time((haddock:process_resident_memory:ratio >= 0)[${w}:])`,
     digits: 1,
   },
 ];
