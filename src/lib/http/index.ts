@@ -91,7 +91,13 @@ export async function createServiceApp(options: AppOptions): Promise<FastifyInst
   const log =
     options.logger === false
       ? undefined
-      : createLogger({ service: config.serviceName, level: config.logLevel, stream: options.logStream, file: config.logFile, stdout: config.logStdout });
+      : createLogger({
+          service: config.serviceName,
+          level: config.logLevel,
+          stream: options.logStream,
+          file: config.logFile,
+          stdout: config.logStdout,
+        });
   const app = Fastify({
     ...(log === undefined ? { logger: false } : { loggerInstance: log.logger as FastifyBaseLogger }),
     logController: quietLogController(),

@@ -40,7 +40,9 @@ function toRecords(payload: WebhookPayload, receivedAt: string): AlertRecord[] {
  */
 export async function buildAlertSink(config: AlertSinkConfig, options: AlertSinkOptions = {}): Promise<FastifyInstance> {
   const log =
-    options.logger === false ? undefined : createLogger({ service: 'alert-sink', level: config.logLevel, file: config.logFile, stdout: config.logStdout });
+    options.logger === false
+      ? undefined
+      : createLogger({ service: 'alert-sink', level: config.logLevel, file: config.logFile, stdout: config.logStdout });
   const app = Fastify({
     ...(log === undefined ? { logger: false } : { loggerInstance: log.logger as FastifyBaseLogger }),
     disableRequestLogging: true,

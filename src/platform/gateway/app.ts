@@ -64,7 +64,13 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
   const log =
     options.logger === false
       ? undefined
-      : createLogger({ service: 'gateway', level: config.logLevel, stream: options.logStream, file: config.logFile, stdout: config.logStdout });
+      : createLogger({
+          service: 'gateway',
+          level: config.logLevel,
+          stream: options.logStream,
+          file: config.logFile,
+          stdout: config.logStdout,
+        });
   const app = Fastify({
     ...(log === undefined ? { logger: false } : { loggerInstance: log.logger as FastifyBaseLogger }),
     logController: quietLogController(),

@@ -220,7 +220,8 @@ export function renderAlertmanagerConfig(env: Record<string, string | undefined>
   if (problems.length > 0) throw new ConfigError(problems);
 
   for (const url of opts.extraWebhookUrls ?? []) {
-    if (!URL.canParse(url) || !['http:', 'https:'].includes(new URL(url).protocol)) problems.push('extraWebhookUrls must be http(s) URLs');
+    if (!URL.canParse(url) || !['http:', 'https:'].includes(new URL(url).protocol))
+      problems.push('extraWebhookUrls must be http(s) URLs');
   }
   if (problems.length > 0) throw new ConfigError(problems);
   const webhooks = [

@@ -153,7 +153,9 @@ export function monitoringChildren(config: RunnerConfig, options: MonitoringChil
       probe: httpProbe(`http://127.0.0.1:${alertmanagerPort}/-/ready`),
       prepare: async () => {
         await assertPortFree('127.0.0.1', alertmanagerPort, 'alertmanager');
-        await writing('Alertmanager', () => writeAlertmanagerConfig(config, `${options.opsUrl}/ops/alerts`, `${options.alertSinkUrl}/alerts`));
+        await writing('Alertmanager', () =>
+          writeAlertmanagerConfig(config, `${options.opsUrl}/ops/alerts`, `${options.alertSinkUrl}/alerts`),
+        );
       },
       stopTimeoutMs,
       fatalExitCodes,
