@@ -83,6 +83,8 @@ const ports = {
   QUOTES_PORT: await freePort(),
   SEARCH_PORT: await freePort(),
   OPS_PORT: await freePort(),
+  GATEWAY_METRICS_PORT: await freePort(),
+  ALERT_SINK_PORT: await freePort(),
   REDIS_PORT: await freePort(),
 };
 const env = {
@@ -90,6 +92,8 @@ const env = {
   ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
   HADDOCK_VAR_DIR: varDir,
   RATE_LIMIT_PER_MINUTE: '0',
+  // Prometheus scraping would share the two cores with the load; the bench measures the services alone.
+  MONITORING: 'off',
   LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'WARNING',
   REDIS_URL: '',
 };

@@ -213,7 +213,16 @@ describe('the local platform through its gateway', () => {
         body: JSON.stringify({ name: 'Bob', password: 'squarePants' }),
       }).then((r) => r.status),
     );
-    await new Promise((r) => setTimeout(r, 30));
+    // SIGTERM only once the service has them all in hand (its in-progress gauge says so): a request
+    // still in the client's socket when the listener closes is not "in flight" and may be refused.
+    const inProgress = async () => {
+      const text = await (await fetch(`${platform.urls.users}/metrics`)).text();
+      return Number(/^http_requests_in_progress\{[^}]*endpoint="\/users\/login"[^}]*\} (\d+)/m.exec(text)?.[1] ?? 0);
+    };
+    const deadline = Date.now() + 5_000;
+    for (let seen = await inProgress(); seen < 12; seen = await inProgress()) {
+      if (Date.now() > deadline) assert.fail(`only ${seen} of 12 logins reached the service within 5 s`);
+    }
     process.kill(pid, 'SIGTERM');
     assert.deepEqual(await Promise.all(inFlight), Array(12).fill(200));
     // The supervisor brings the service back.
