@@ -57,7 +57,7 @@ export function startProgress(stream: ProgressStream, enabled: boolean): Progres
   let shown = false;
   const draw = () => {
     if (state === undefined) return;
-    const width = Math.max(20, (stream.columns ?? 80) - 1);
+    const width = Math.max(20, (stream.columns || 80) - 1);
     stream.write(`\r\u001b[2K${renderProgress(state.stage, state.done, state.total, frame).slice(0, width)}`);
     shown = true;
     lastDraw = Date.now();

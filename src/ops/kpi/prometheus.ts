@@ -65,7 +65,7 @@ export const PROMETHEUS_KPIS: readonly PromKpi[] = [
     target: '-',
     unit: 'req/s',
     expr: (w) => `avg_over_time(haddock:http_requests:rate5m[${w}])`,
-    digits: 2,
+    digits: 3,
   },
   {
     key: 'cpu',
