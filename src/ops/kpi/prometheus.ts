@@ -27,7 +27,7 @@ export const PROMETHEUS_KPIS: readonly PromKpi[] = [
     unit: '%',
     threshold: TARGETS.availability,
     expr: (w) =>
-      `100 * (1 - sum(sum_over_time(haddock:http_requests_5xx:rate5m[${w}])) / sum(sum_over_time(haddock:http_requests:rate5m[${w}])))`,
+      `100 * (1 - (sum(sum_over_time(haddock:http_requests_5xx:rate5m[${w}])) or vector(0)) / sum(sum_over_time(haddock:http_requests:rate5m[${w}])))`,
     digits: 3,
   },
   {
@@ -56,7 +56,7 @@ export const PROMETHEUS_KPIS: readonly PromKpi[] = [
     unit: '%',
     threshold: TARGETS.error_rate_percent,
     expr: (w) =>
-      `100 * sum(sum_over_time(haddock:http_requests_5xx:rate5m[${w}])) / sum(sum_over_time(haddock:http_requests:rate5m[${w}]))`,
+      `100 * (sum(sum_over_time(haddock:http_requests_5xx:rate5m[${w}])) or vector(0)) / sum(sum_over_time(haddock:http_requests:rate5m[${w}]))`,
     digits: 3,
   },
   {
