@@ -4,11 +4,11 @@
 // asserts nothing about time. Everything runs on loopback, bounded in time.
 import { fork } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
+import { freePort } from '../src/lib/net/index.ts';
 import { loadConfig } from '../src/platform/runner/config.ts';
 import { startPlatform } from '../src/platform/runner/index.ts';
 import { QuoteStore } from '../src/services/quotes/quote-store.ts';
@@ -27,17 +27,6 @@ interface Row {
   readonly target?: string;
   readonly ratio?: number;
   readonly met?: boolean;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }
 
 async function load(url: string, headers: Record<string, string> = {}) {

@@ -13,6 +13,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { freePort } from '../../src/lib/net/index.ts';
 import { dashboardExpressions, recordingExpressions, substituteVariables } from '../../src/platform/monitoring/index.ts';
 import {
   findExecutable,
@@ -54,17 +55,6 @@ function requireBinaries(): void {
       `Prometheus or Alertmanager is not on PATH; this test needs both. Install them with: ${MONITORING_INSTALL_COMMAND}`,
     );
   }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }
 
 async function portIsFree(port: number): Promise<boolean> {

@@ -3,24 +3,13 @@
 // gateway only, as a client of the original platform would.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { freePort } from '../../src/lib/net/index.ts';
 import { findExecutable, loadConfig, type PlatformHandle, startPlatform } from '../../src/platform/runner/index.ts';
 
 const ADMIN = 'e2e-admin-key-0123456789';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 async function start(extra: Record<string, string>): Promise<{ platform: PlatformHandle; varDir: string }> {
   if (findExecutable('redis-server', process.env.PATH) === undefined) {

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../../src/lib/net/index.ts';
 
 export const INSTALL_HINT = 'install them: apt-get update && apt-get install -y prometheus prometheus-alertmanager';
 
@@ -38,18 +38,6 @@ export function assertSucceeds(tool: 'promtool' | 'amtool', args: string[]): str
 export async function tempDir(prefix: string): Promise<{ dir: string; remove: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), `haddock-${prefix}-`));
   return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** A real Prometheus on a free loopback port, with no target, to parse and evaluate PromQL. */

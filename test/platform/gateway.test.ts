@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import type { Env } from '../../src/lib/config/index.ts';
+import { freePort } from '../../src/lib/net/index.ts';
 import { buildGateway, type GatewayInstance, type GatewayOptions } from '../../src/platform/gateway/app.ts';
 import { loadConfig } from '../../src/platform/gateway/config.ts';
 import { buildPlatformOpenApi, mergeOpenApi, type OpenApiDocument } from '../../src/platform/gateway/openapi.ts';
@@ -86,16 +87,6 @@ async function startUpstream(name: string): Promise<Upstream> {
   await once(upstream.server, 'listening');
   const { port } = upstream.server.address() as AddressInfo;
   return Object.assign(upstream, { url: `http://127.0.0.1:${port}` });
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
 }
 
 const upstreams: Record<'users' | 'quotes' | 'search' | 'ops', Upstream> = {} as never;

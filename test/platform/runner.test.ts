@@ -6,6 +6,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { freePort } from '../../src/lib/net/index.ts';
 import {
   type ChildSpec,
   findExecutable,
@@ -27,16 +28,6 @@ function requireRedisServer(): void {
   if (findExecutable('redis-server', process.env.PATH) === undefined) {
     assert.fail(`redis-server is not on PATH; the runner tests need it. ${REDIS_MISSING_MESSAGE}`);
   }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  await once(server, 'close');
-  return typeof address === 'object' && address !== null ? address.port : 0;
 }
 
 async function portIsFree(port: number): Promise<boolean> {

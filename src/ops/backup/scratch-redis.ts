@@ -1,23 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { freePort } from '../../lib/net/index.ts';
 
 export const REDIS_SERVER_MISSING =
   'redis-server is needed to read a backup (restore drills load it into a throwaway server). Install it with: apt-get update && apt-get install -y redis-server';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 /** A throwaway redis-server that loaded one RDB file; stop() kills it and removes its folder. */
 export interface ScratchRedis {
