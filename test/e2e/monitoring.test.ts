@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { freePort } from '../../src/lib/net/index.ts';
-import { dashboardExpressions, recordingExpressions, substituteVariables } from '../../src/platform/monitoring/index.ts';
+import { dashboardExpressions, recordingExpressions, substituteVariables } from '../../src/platform/monitoring-config/index.ts';
 import {
   findExecutable,
   loadConfig,

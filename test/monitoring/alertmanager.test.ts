@@ -8,7 +8,7 @@ import {
   ALERTMANAGER_EXAMPLE_FILE,
   EXAMPLE_ALERT_ENV,
   renderAlertmanagerExample,
-} from '../../src/platform/monitoring/examples.ts';
+} from '../../src/platform/monitoring-config/examples.ts';
 import {
   ALERT_VARIABLES,
   type AlertmanagerOptions,
@@ -18,7 +18,7 @@ import {
   RECEIVERS,
   renderAlertmanagerConfig,
   ruleFilePaths,
-} from '../../src/platform/monitoring/index.ts';
+} from '../../src/platform/monitoring-config/index.ts';
 import { assertSucceeds, tempDir } from './tools.ts';
 
 const DEFAULT_WEBHOOK = 'http://127.0.0.1:9095/alerts';
@@ -280,7 +280,7 @@ test('inhibition: ServiceDown and RedisDown mute their consequences, critical mu
 
 test('the committed alertmanager.example.yml is what the renderer writes, and amtool accepts it', async () => {
   const committed = await readFile(ALERTMANAGER_EXAMPLE_FILE, 'utf8');
-  assert.equal(committed, renderAlertmanagerExample(), 'run: node --import tsx src/platform/monitoring/write-examples.ts');
+  assert.equal(committed, renderAlertmanagerExample(), 'run: node --import tsx src/platform/monitoring-config/write-examples.ts');
   assert.deepEqual(enabledAlertChannels(EXAMPLE_ALERT_ENV).sort(), ['discord', 'email', 'pagerduty', 'slack', 'webhook']);
   assert.match(committed, /api_url_file: /);
   assert.match(committed, /routing_key_file: /);

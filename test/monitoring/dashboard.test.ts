@@ -10,7 +10,7 @@ import {
   recordingExpressions,
   ruleFilePaths,
   substituteVariables,
-} from '../../src/platform/monitoring/index.ts';
+} from '../../src/platform/monitoring-config/index.ts';
 
 interface Panel {
   id: number;

@@ -10,7 +10,7 @@ import {
   prepareRuleFiles,
   RULES_DIR,
   renderPrometheusConfig,
-} from '../../src/platform/monitoring/index.ts';
+} from '../../src/platform/monitoring-config/index.ts';
 import { assertSucceeds, run, tempDir } from './tools.ts';
 
 const TARGETS = [

@@ -9,7 +9,7 @@ import {
   recordingExpressions,
   ruleFilePaths,
   substituteVariables,
-} from '../../src/platform/monitoring/index.ts';
+} from '../../src/platform/monitoring-config/index.ts';
 import { type ScratchPrometheus, startPrometheus } from './tools.ts';
 
 // A real Prometheus parses and evaluates every query: a parse error is a 400 with errorType bad_data.

@@ -16,7 +16,7 @@ import {
   recordingExpressions,
   ruleFilePaths,
   shortenFor,
-} from '../../src/platform/monitoring/index.ts';
+} from '../../src/platform/monitoring-config/index.ts';
 import { assertSucceeds, tempDir } from './tools.ts';
 
 const ruleFiles = await ruleFilePaths();

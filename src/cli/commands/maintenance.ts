@@ -1,4 +1,4 @@
-import { AlertmanagerClient } from '../../ops/alertmanager/index.ts';
+import { AlertmanagerClient } from '../../ops/alertmanager-client/index.ts';
 import { IncidentStore } from '../../ops/incidents/index.ts';
 import {
   endMaintenance,

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { AlertmanagerClient } from '../alertmanager/index.ts';
+import type { AlertmanagerClient } from '../alertmanager-client/index.ts';
 import type { IncidentStore } from '../incidents/index.ts';
 
 export interface MaintenanceWindow {

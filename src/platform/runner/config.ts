@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, type Env, EnvReader } from '../../lib/config/index.ts';
-import { enabledAlertChannels } from '../monitoring/index.ts';
+import { enabledAlertChannels } from '../monitoring-config/index.ts';
 
 export interface PlatformPorts {
   readonly gateway: number;

@@ -15,7 +15,7 @@ export {
   PlatformError,
   REDIS_MISSING_MESSAGE,
 } from './errors.ts';
-export { type MonitoringBinaries, monitoringPaths, resolveMonitoring } from './monitoring.ts';
+export { type MonitoringBinaries, monitoringPaths, resolveMonitoring } from './prometheus-stack.ts';
 export {
   type PlatformBinaries,
   type PlatformEvent,

@@ -1,5 +1,5 @@
 // Rewrites the committed example configuration from the renderers:
-//   node --import tsx src/platform/monitoring/write-examples.ts
+//   node --import tsx src/platform/monitoring-config/write-examples.ts
 // test/monitoring checks that the committed file matches.
 import { writeFile } from 'node:fs/promises';
 import { relative } from 'node:path';

@@ -1,6 +1,6 @@
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { prepareRuleFiles, renderAlertmanagerConfig, renderPrometheusConfig } from '../monitoring/index.ts';
+import { prepareRuleFiles, renderAlertmanagerConfig, renderPrometheusConfig } from '../monitoring-config/index.ts';
 import type { ChildSpec } from './child.ts';
 import { alertVariables, type RunnerConfig } from './config.ts';
 import { MONITORING_MISSING_NOTICE, monitoringRequiredMessage, PlatformError } from './errors.ts';

@@ -2,8 +2,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
- * The repository root: three levels above this file, from `src/platform/monitoring`
- * as from its compiled copy in `dist/platform/monitoring`.
+ * The repository root: three levels above this file, from `src/platform/monitoring-config`
+ * as from its compiled copy in `dist/platform/monitoring-config`.
  */
 export const REPOSITORY_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
