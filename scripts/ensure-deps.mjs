@@ -10,11 +10,13 @@
 //    rather than redone.
 // 2. System packages, installed together in one apt-get call when running as
 //    root on a system that has it (otherwise the exact command is printed):
-//    redis-server, needed on PATH unless REDIS_URL is set; Prometheus
-//    (prometheus, promtool) and Alertmanager, unless MONITORING=off. The
-//    Debian packages start their own daemons on 9090/9093 where an init
-//    system lets them: those are stopped (and disabled under systemd), as the
-//    platform runs its own instances on those ports.
+//    redis-server, needed on PATH unless REDIS_URL or REDIS_SENTINELS is set;
+//    redis-sentinel, always (the Sentinel failover test starts three);
+//    Prometheus (prometheus, promtool) and Alertmanager, unless
+//    MONITORING=off. The Debian packages start their own daemons (Sentinel on
+//    26379, Prometheus and Alertmanager on 9090/9093) where an init system
+//    lets them: those are stopped (and disabled under systemd), as the
+//    platform and its tests run their own instances.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { accessSync, constants, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -26,8 +28,8 @@ const LOCK = join(ROOT, 'package-lock.json');
 const HIDDEN_LOCK = join(ROOT, 'node_modules', '.package-lock.json');
 const HASH_FILE = join(ROOT, 'node_modules', '.haddock-lock-hash');
 /** Process names (/proc/<pid>/comm, 15 characters at most) of the packages' daemons. */
-const DAEMON_NAMES = new Set(['prometheus', 'prometheus-aler', 'alertmanager']);
-const DAEMON_SERVICES = ['prometheus', 'prometheus-alertmanager'];
+const DAEMON_NAMES = new Set(['prometheus', 'prometheus-aler', 'alertmanager', 'redis-sentinel']);
+const DAEMON_SERVICES = ['prometheus', 'prometheus-alertmanager', 'redis-sentinel'];
 
 class ExitError extends Error {}
 
@@ -109,7 +111,9 @@ function onPath(name) {
 /** What must be on PATH, and the Debian package providing it. */
 function requiredPrograms() {
   const programs = [];
-  if ((process.env.REDIS_URL ?? '').trim() === '') programs.push({ names: ['redis-server'], pkg: 'redis-server' });
+  const externalRedis = (process.env.REDIS_URL ?? '').trim() !== '' || (process.env.REDIS_SENTINELS ?? '').trim() !== '';
+  if (!externalRedis) programs.push({ names: ['redis-server'], pkg: 'redis-server' });
+  programs.push({ names: ['redis-sentinel'], pkg: 'redis-sentinel' });
   if ((process.env.MONITORING ?? '').trim().toLowerCase() !== 'off') {
     programs.push(
       { names: ['prometheus'], pkg: 'prometheus' },
@@ -131,7 +135,7 @@ function missingPrograms() {
   return requiredPrograms().filter(({ names }) => !names.some((name) => onPath(name)));
 }
 
-/** Pids of running Prometheus/Alertmanager processes, read from /proc (what `pgrep -a prometheus` shows). */
+/** Pids of running Prometheus/Alertmanager/Sentinel processes, read from /proc (what `pgrep -a prometheus` shows). */
 function monitoringDaemons() {
   const pids = [];
   let entries = [];
@@ -187,7 +191,9 @@ function stopPackageDaemons(before) {
   for (const pid of left) process.kill(pid, 'SIGKILL');
   left = waitGone(left, 2_000);
   if (left.length > 0) {
-    throw new ExitError(`could not stop the packages' daemons (pids ${left.join(', ')}): stop them, they hold ports 9090/9093`);
+    throw new ExitError(
+      `could not stop the packages' daemons (pids ${left.join(', ')}): stop them, they hold ports 9090/9093/26379`,
+    );
   }
 }
 
