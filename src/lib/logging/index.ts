@@ -118,16 +118,22 @@ export const routeTemplate: RouteOf = (request) => request.routeOptions.url ?? '
 export function registerRequestLogging(app: FastifyInstance, routeOf: RouteOf = routeTemplate): void {
   app.addHook('onResponse', (request, reply, done) => {
     const status = reply.statusCode;
-    const line = {
-      method: request.method,
-      route: routeOf(request),
-      url: pathOnly(request.url),
-      status,
-      duration_ms: Math.round(reply.elapsedTime * 100) / 100,
-    };
-    if (status >= 500) request.log.error(line, 'request completed');
-    else if (request.routeOptions.config?.quietLog === true) request.log.debug(line, 'request completed');
-    else request.log.info(line, 'request completed');
+    const log = request.log;
+    // Decide the level first: at the usual production level most lines are probes at debug, and a line
+    // that will not be written is never built.
+    const level = status >= 500 ? 'error' : request.routeOptions.config?.quietLog === true ? 'debug' : 'info';
+    if ((log as Partial<Pick<Logger, 'isLevelEnabled'>>).isLevelEnabled?.(level) !== false) {
+      log[level](
+        {
+          method: request.method,
+          route: routeOf(request),
+          url: pathOnly(request.url),
+          status,
+          duration_ms: Math.round(reply.elapsedTime * 100) / 100,
+        },
+        'request completed',
+      );
+    }
     done();
   });
 }

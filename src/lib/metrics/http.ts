@@ -20,22 +20,40 @@ export type EndpointOf = (request: FastifyRequest) => string;
 /** The route template Fastify matched (`/quotes/:id`), or `unmatched` for a 404 without a route. */
 export const routeEndpoint: EndpointOf = (request) => request.routeOptions.url ?? 'unmatched';
 
-interface Pending {
-  readonly started: bigint;
+/** The labelled children of one `method` × `endpoint`, resolved once and kept: labels are never hashed per request. */
+interface Series {
   readonly method: string;
   readonly endpoint: string;
+  readonly latency: Histogram.Internal<string>;
+  readonly inProgress: Gauge.Internal<string>;
+  /** `http_requests_total` children by status code, filled as statuses are first seen. */
+  readonly byStatus: Map<number, Counter.Internal>;
+}
+
+/** One tracked request, hung on its response object so the shared close listener finds it without a closure. */
+interface Tracked {
+  readonly series: Series;
+  readonly reply: FastifyReply;
   done: boolean;
 }
+
+const TRACKED = Symbol('haddock.httpMetrics');
+type TrackedResponse = FastifyReply['raw'] & { [TRACKED]?: Tracked };
 
 /**
  * `http_requests_total{method,endpoint,http_status}`, `http_request_latency_seconds{method,endpoint}`
  * and `http_requests_in_progress{method,endpoint}` (the spec's 6.6.3.1 series),
- * measured from onRequest to onResponse. A request whose client leaves before
- * the answer ends is closed off when its connection closes (status 499), so
- * the in-progress gauge always comes back down. Routes with `config.untracked`
- * are left out.
+ * measured over Fastify's own request clock (`reply.elapsedTime`). A request
+ * whose client leaves before the answer ends is closed off when its connection
+ * closes (status 499), so the in-progress gauge always comes back down. Routes
+ * with `config.untracked` are left out.
+ *
+ * The hot path allocates one small record per request: the labelled children
+ * of a route are resolved the first time it is hit (by its config object when
+ * the endpoint is the route template, by method and endpoint otherwise) and
+ * reused; the close listener is one shared function.
  */
-export function registerHttpMetrics(app: FastifyInstance, registry: Registry, endpointOf: EndpointOf = routeEndpoint): void {
+export function registerHttpMetrics(app: FastifyInstance, registry: Registry, endpointOf?: EndpointOf): void {
   const requests = new Counter({
     name: 'http_requests_total',
     help: 'HTTP requests answered, by method, route template and status',
@@ -56,44 +74,80 @@ export function registerHttpMetrics(app: FastifyInstance, registry: Registry, en
     registers: [registry],
   });
 
-  // Labelled children are cached: the label sets are few, and hashing them per request is not free.
-  const series = new Map<string, { latency: Histogram.Internal<string>; inProgress: Gauge.Internal<string> }>();
-  const seriesOf = (method: string, endpoint: string) => {
-    const key = `${method} ${endpoint}`;
-    let found = series.get(key);
+  const byName = new Map<string, Map<string, Series>>();
+  const seriesOf = (method: string, endpoint: string): Series => {
+    let methods = byName.get(endpoint);
+    if (methods === undefined) {
+      methods = new Map();
+      byName.set(endpoint, methods);
+    }
+    let found = methods.get(method);
     if (found === undefined) {
-      found = { latency: latency.labels(method, endpoint), inProgress: inProgress.labels(method, endpoint) };
-      series.set(key, found);
+      found = {
+        method,
+        endpoint,
+        latency: latency.labels(method, endpoint),
+        inProgress: inProgress.labels(method, endpoint),
+        byStatus: new Map(),
+      };
+      methods.set(method, found);
     }
     return found;
   };
-  const pending = new WeakMap<FastifyRequest, Pending>();
-
-  const finish = (state: Pending, status: number): void => {
-    if (state.done) return;
-    state.done = true;
-    const { latency: observed, inProgress: running } = seriesOf(state.method, state.endpoint);
-    running.dec();
-    observed.observe(Number(process.hrtime.bigint() - state.started) / 1e9);
-    requests.labels(state.method, state.endpoint, String(status)).inc();
+  // By route: a route's config object lives as long as the route, one per method and URL.
+  const untracked = Symbol('untracked');
+  const byRoute = new WeakMap<object, Map<string, Series | typeof untracked>>();
+  const resolve = (request: FastifyRequest): Series | undefined => {
+    const options = request.routeOptions;
+    const config = options.config as object | undefined;
+    if (endpointOf !== undefined || config === undefined) {
+      if ((config as { untracked?: boolean } | undefined)?.untracked === true) return undefined;
+      return seriesOf(request.method, endpointOf === undefined ? (options.url ?? 'unmatched') : endpointOf(request));
+    }
+    let methods = byRoute.get(config);
+    if (methods === undefined) {
+      methods = new Map();
+      byRoute.set(config, methods);
+    }
+    let found = methods.get(request.method);
+    if (found === undefined) {
+      found =
+        (config as { untracked?: boolean }).untracked === true ? untracked : seriesOf(request.method, options.url ?? 'unmatched');
+      methods.set(request.method, found);
+    }
+    return found === untracked ? undefined : found;
   };
 
+  const finish = (state: Tracked, status: number): void => {
+    if (state.done) return;
+    state.done = true;
+    const { series } = state;
+    series.inProgress.dec();
+    series.latency.observe(state.reply.elapsedTime / 1_000);
+    let counter = series.byStatus.get(status);
+    if (counter === undefined) {
+      counter = requests.labels(series.method, series.endpoint, String(status));
+      series.byStatus.set(status, counter);
+    }
+    counter.inc();
+  };
+  function onClose(this: TrackedResponse): void {
+    const state = this[TRACKED];
+    if (state !== undefined) finish(state, this.writableFinished ? state.reply.statusCode : CLIENT_CLOSED_STATUS);
+  }
+
   app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done) => {
-    if (request.routeOptions.config?.untracked !== true) {
-      const state: Pending = {
-        started: process.hrtime.bigint(),
-        method: request.method,
-        endpoint: endpointOf(request),
-        done: false,
-      };
-      pending.set(request, state);
-      seriesOf(state.method, state.endpoint).inProgress.inc();
-      reply.raw.once('close', () => finish(state, reply.raw.writableFinished ? reply.statusCode : CLIENT_CLOSED_STATUS));
+    const series = resolve(request);
+    if (series !== undefined) {
+      series.inProgress.inc();
+      const res = reply.raw as TrackedResponse;
+      res[TRACKED] = { series, reply, done: false };
+      res.once('close', onClose);
     }
     done();
   });
-  app.addHook('onResponse', (request, reply, done) => {
-    const state = pending.get(request);
+  app.addHook('onResponse', (_request, reply, done) => {
+    const state = (reply.raw as TrackedResponse)[TRACKED];
     if (state !== undefined) finish(state, reply.statusCode);
     done();
   });
