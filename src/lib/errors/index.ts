@@ -33,25 +33,55 @@ export const ERRORS = {
   UPSTREAM_UNAVAILABLE: { status: 502, message: 'Service amont injoignable' },
   UPSTREAM_TIMEOUT: { status: 504, message: 'Service amont trop lent' },
   INTERNAL: { status: 500, message: 'Erreur interne du serveur' },
+  ADMIN_CANNOT_LOGOUT: { status: 400, message: 'Une clé administrateur ne se déconnecte pas' },
+  ADMIN_NOT_A_USER: { status: 400, message: "Une clé administrateur n'est pas un utilisateur" },
+  // operations (the ops service and the `haddock` CLI, which prints `detail` and exits with the code's exit status)
+  INCIDENT_NOT_FOUND: { status: 404, message: 'Incident non trouvé' },
+  BACKUP_NOT_FOUND: { status: 404, message: 'Sauvegarde non trouvée' },
+  MAINTENANCE_NOT_FOUND: { status: 404, message: 'Fenêtre de maintenance non trouvée' },
+  ALERT_PAYLOAD_INVALID: { status: 400, message: 'Charge utile Alertmanager invalide' },
+  WINDOW_INVALID: { status: 400, message: 'Fenêtre de temps invalide (30m, 24h, 7d)' },
+  DURATION_INVALID: { status: 400, message: 'Durée invalide (30m, 2h, 1h30m ; 24 h au plus)' },
+  URL_INVALID: { status: 400, message: 'URL invalide' },
+  USAGE_INVALID: { status: 400, message: 'Arguments invalides' },
+  BACKUP_DRILL_FAILED: { status: 500, message: "La restauration d'essai de la sauvegarde a échoué" },
+  RESTORE_CANCELLED: { status: 409, message: 'Restauration annulée' },
+  CHECK_FAILED: { status: 500, message: 'La vérification de maintenance a échoué' },
+  FILE_NOT_WRITABLE: { status: 500, message: 'Fichier impossible à écrire' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;
 
-/** An error the API answers with its own status and a `{"error": message}` body. */
+/** What an error carries besides its code: the error it wraps, and what an operator needs to act on it. */
+export interface AppErrorOptions {
+  readonly cause?: unknown;
+  /**
+   * For operators, never for API clients: the CLI prints it (`no backup named X`), logs may carry it; the HTTP
+   * error handler answers the catalogue message only, so ids and internals stay out of response bodies.
+   */
+  readonly detail?: string;
+}
+
+/**
+ * The one error class, in every layer: services answer it with its own status and a `{"error": message}` body;
+ * the CLI prints its `detail` and exits with the status its entry maps the code to.
+ */
 export class AppError extends Error {
   readonly code: ErrorCode;
   readonly statusCode: number;
+  readonly detail: string | undefined;
 
-  constructor(code: ErrorCode, message?: string, statusCode?: number, options?: { cause?: unknown }) {
-    super(message ?? ERRORS[code].message, options);
+  constructor(code: ErrorCode, message?: string, statusCode?: number, options?: AppErrorOptions) {
+    super(message ?? ERRORS[code].message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'AppError';
     this.code = code;
     this.statusCode = statusCode ?? ERRORS[code].status;
+    this.detail = options?.detail;
   }
 }
 
-/** Shorthand for the catalogue's own message and status. */
-export function appError(code: ErrorCode, options?: { cause?: unknown }): AppError {
+/** Shorthand for the catalogue's own message and status: `throw appError('BACKUP_NOT_FOUND', { detail })`. */
+export function appError(code: ErrorCode, options?: AppErrorOptions): AppError {
   return new AppError(code, undefined, undefined, options);
 }
 
