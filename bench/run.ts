@@ -1,7 +1,13 @@
 // `npm run bench`: loads each main route with autocannon, directly and through
 // the gateway, next to a floor measured in the same run (a bare node:http
-// server doing one Redis GET per request). It prints figures and ratios; it
-// asserts nothing about time. Everything runs on loopback, bounded in time.
+// server doing one Redis GET per request), BENCH_RUNS times (3 by default),
+// then prints every run and the medians with two ratios: direct to the floor,
+// and gateway to direct. It asserts nothing about time. Everything runs on
+// loopback, bounded in time.
+//
+// BENCH_INSTRUMENTATION=off starts the services and the gateway without their
+// per-request metrics and log line (HTTP_INSTRUMENTATION=false), to show what
+// the instrumentation costs; never a production setting.
 import { fork } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,19 +23,35 @@ const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5);
 const CONNECTIONS = 10;
 const LARGE_CATALOGUE = 100_000;
 
-interface Row {
-  readonly name: string;
-  readonly via: 'direct' | 'gateway' | 'floor';
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const INSTRUMENTED = process.env.BENCH_INSTRUMENTATION !== 'off';
+
+interface Figures {
   readonly rps: number;
   readonly p50: number;
   readonly p99: number;
   readonly errors: number;
-  readonly target?: string;
-  readonly ratio?: number;
-  readonly met?: boolean;
 }
 
-async function load(url: string, headers: Record<string, string> = {}) {
+interface Case {
+  readonly name: string;
+  readonly path: string;
+  readonly base: 'quotes' | 'search';
+  /** Least share of the floor's throughput the direct route must reach. */
+  readonly directTarget?: number;
+  /** Least share of the direct throughput the same route must keep through the gateway. */
+  readonly gatewayTarget?: number;
+  readonly auth?: boolean;
+}
+
+const CASES: readonly Case[] = [
+  { name: 'GET /quotes/random', path: '/quotes/random', base: 'quotes', directTarget: 0.6, gatewayTarget: 0.45 },
+  { name: 'GET /quotes/:id', path: '/quotes/48', base: 'quotes', directTarget: 0.6, gatewayTarget: 0.45 },
+  { name: 'GET /quotes (415)', path: '/quotes', base: 'quotes', gatewayTarget: 0.45 },
+  { name: 'GET /search (415)', path: '/search?keyword=tonnerre', base: 'search', auth: true },
+];
+
+async function load(url: string, headers: Record<string, string> = {}): Promise<Figures> {
   // A short warm-up so JIT and connection set-up are not in the figures.
   await autocannon({ url, connections: CONNECTIONS, duration: 1, headers });
   const result = await autocannon({ url, connections: CONNECTIONS, duration: DURATION_S, headers });
@@ -41,28 +63,98 @@ async function load(url: string, headers: Record<string, string> = {}) {
   };
 }
 
-function print(rows: readonly Row[], floorRps: number): void {
-  const header = ['route', 'via', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'ratio to floor', 'target', 'met'];
-  const lines = rows.map((r) => [
-    r.name,
-    r.via,
-    r.rps.toFixed(0),
-    r.p50.toFixed(1),
-    r.p99.toFixed(1),
-    String(r.errors),
-    r.via === 'floor' ? '1.00' : (r.rps / floorRps).toFixed(2),
-    r.target ?? '',
-    r.met === undefined ? '' : r.met ? 'yes' : 'NO',
-  ]);
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+}
+
+function table(header: readonly string[], lines: readonly (readonly string[])[]): void {
   const all = [header, ...lines];
   const widths = header.map((_, i) => Math.max(...all.map((l) => (l[i] ?? '').length)));
-  for (const line of all)
+  for (const line of all) {
     console.log(
       line
         .map((cell, i) => cell.padEnd(widths[i] ?? 0))
         .join('  ')
         .trimEnd(),
     );
+  }
+}
+
+/** One run: the floor, then each case directly and through the gateway. */
+interface Run {
+  readonly floor: Figures;
+  readonly direct: ReadonlyMap<string, Figures>;
+  readonly gateway: ReadonlyMap<string, Figures>;
+}
+
+function printRun(run: Run, label: string): void {
+  console.log(`\n${label}`);
+  const ratio = (a: number, b: number) => (b > 0 ? (a / b).toFixed(2) : '–');
+  const lines: string[][] = [
+    [
+      'floor: node:http + 1 Redis GET',
+      'floor',
+      run.floor.rps.toFixed(0),
+      String(run.floor.p50),
+      String(run.floor.p99),
+      String(run.floor.errors),
+      '1.00',
+      '',
+    ],
+  ];
+  for (const c of CASES) {
+    const d = run.direct.get(c.name);
+    const g = run.gateway.get(c.name);
+    if (d === undefined || g === undefined) continue;
+    lines.push([
+      c.name,
+      'direct',
+      d.rps.toFixed(0),
+      String(d.p50),
+      String(d.p99),
+      String(d.errors),
+      ratio(d.rps, run.floor.rps),
+      '',
+    ]);
+    lines.push([
+      c.name,
+      'gateway',
+      g.rps.toFixed(0),
+      String(g.p50),
+      String(g.p99),
+      String(g.errors),
+      ratio(g.rps, run.floor.rps),
+      ratio(g.rps, d.rps),
+    ]);
+  }
+  table(['route', 'via', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'to floor', 'gateway/direct'], lines);
+}
+
+function printMedians(runs: readonly Run[]): void {
+  console.log(`\nmedian of ${runs.length} run(s): ratios are the median of each run's own ratio`);
+  const lines: string[][] = [];
+  const floorRps = median(runs.map((r) => r.floor.rps));
+  lines.push(['floor: node:http + 1 Redis GET', 'floor', floorRps.toFixed(0), '1.00', '', '']);
+  for (const c of CASES) {
+    const direct = runs.map((r) => r.direct.get(c.name)?.rps ?? 0);
+    const gateway = runs.map((r) => r.gateway.get(c.name)?.rps ?? 0);
+    const toFloor = median(runs.map((r, i) => (direct[i] ?? 0) / r.floor.rps));
+    const gatewayRatio = median(runs.map((_, i) => (gateway[i] ?? 0) / (direct[i] || 1)));
+    const verdict = (value: number, target: number | undefined) =>
+      target === undefined ? '' : `${value.toFixed(2)} (target ≥ ${target.toFixed(2)}: ${value >= target ? 'met' : 'NOT met'})`;
+    lines.push([c.name, 'direct', median(direct).toFixed(0), toFloor.toFixed(2), verdict(toFloor, c.directTarget), '']);
+    lines.push([
+      c.name,
+      'gateway',
+      median(gateway).toFixed(0),
+      '',
+      '',
+      verdict(gatewayRatio, c.gatewayTarget) || gatewayRatio.toFixed(2),
+    ]);
+  }
+  table(['route', 'via', 'req/s', 'to floor', 'direct target', 'gateway/direct'], lines);
 }
 
 const varDir = await mkdtemp(join(tmpdir(), 'haddock-bench-'));
@@ -84,9 +176,14 @@ const env = {
   // Prometheus scraping would share the two cores with the load; the bench measures the services alone.
   MONITORING: 'off',
   LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'WARNING',
+  HTTP_INSTRUMENTATION: INSTRUMENTED ? 'true' : 'false',
   REDIS_URL: '',
+  REDIS_SENTINELS: '',
 };
-console.log(`bench: ${DURATION_S}s per route, ${CONNECTIONS} connections, LOG_LEVEL=${env.LOG_LEVEL}, node ${process.version}`);
+console.log(
+  `bench: ${RUNS} run(s), ${DURATION_S}s per route, ${CONNECTIONS} connections, LOG_LEVEL=${env.LOG_LEVEL}, ` +
+    `instrumentation ${INSTRUMENTED ? 'on' : 'off'}, node ${process.version}`,
+);
 const platform = await startPlatform(loadConfig(env));
 const redisUrl = platform.urls.redis;
 const floorPort = await freePort();
@@ -116,26 +213,21 @@ try {
   const { token } = (await login.json()) as { token: string };
   const auth = { authorization: token };
 
-  const floorFigures = await load(`http://127.0.0.1:${floorPort}/`);
-  const rows: Row[] = [{ name: 'floor: node:http + 1 Redis GET', via: 'floor', ...floorFigures }];
-  const cases = [
-    { name: 'GET /quotes/random', path: '/quotes/random', base: 'quotes', target: 0.6 },
-    { name: 'GET /quotes/:id', path: '/quotes/48', base: 'quotes', target: 0.6 },
-    { name: 'GET /quotes (415)', path: '/quotes', base: 'quotes', target: 0.25 },
-    { name: 'GET /search (415)', path: '/search?keyword=tonnerre', base: 'search', headers: auth },
-  ] as const;
-  for (const c of cases) {
-    const headers = 'headers' in c ? c.headers : {};
-    const d = await load(`${direct[c.base]}${c.path}`, headers);
-    const target = 'target' in c ? c.target : undefined;
-    rows.push({
-      name: c.name,
-      via: 'direct',
-      ...d,
-      ...(target === undefined ? {} : { target: `≥ ${target * 100}% of floor`, met: d.rps / floorFigures.rps >= target }),
-    });
-    rows.push({ name: c.name, via: 'gateway', ...(await load(`${gateway}${c.path}`, headers)) });
+  const runs: Run[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const floorFigures = await load(`http://127.0.0.1:${floorPort}/`);
+    const directFigures = new Map<string, Figures>();
+    const gatewayFigures = new Map<string, Figures>();
+    for (const c of CASES) {
+      const headers = c.auth === true ? auth : {};
+      directFigures.set(c.name, await load(`${direct[c.base]}${c.path}`, headers));
+      gatewayFigures.set(c.name, await load(`${gateway}${c.path}`, headers));
+    }
+    const run = { floor: floorFigures, direct: directFigures, gateway: gatewayFigures };
+    runs.push(run);
+    printRun(run, `run ${i + 1} of ${RUNS}`);
   }
+  printMedians(runs);
 
   // The large catalogue: 100,000 quotes, then search at 10 connections.
   const redis = new Redis(redisUrl);
@@ -153,15 +245,16 @@ try {
   const rebuild = performance.now();
   await fetch(`${direct.search}/search?keyword=zouave`, { headers: auth });
   console.log(`first search after the change (index rebuild): ${(performance.now() - rebuild).toFixed(0)} ms`);
+  const large: string[][] = [];
   for (const [name, path] of [
     ['GET /search (100k, rare word)', '/search?keyword=zouave%20interplanetaire'],
     ['GET /search (100k, common word, limit 20)', '/search?keyword=tonnerre&limit=20'],
   ] as const) {
     const d = await load(`${direct.search}${path}`, auth);
-    rows.push({ name, via: 'direct', ...d, target: 'p99 < 50 ms', met: d.p99 < 50 });
+    large.push([name, d.rps.toFixed(0), String(d.p50), String(d.p99), String(d.errors), d.p99 < 50 ? 'met' : 'NOT met']);
   }
   console.log('');
-  print(rows, floorFigures.rps);
+  table(['route (direct)', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'p99 < 50 ms'], large);
 } finally {
   floor.kill('SIGTERM');
   await platform.stop();
