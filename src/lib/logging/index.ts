@@ -1,9 +1,12 @@
+import { unlink } from 'node:fs/promises';
+import { finished } from 'node:stream/promises';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type DestinationStream, destination, type Logger, type LoggerOptions, multistream, pino } from 'pino';
+import { createStream } from 'rotating-file-stream';
 import type { LogFileConfig } from '../config/index.ts';
-import { RotatingFile } from './rotating-file.ts';
+import { rotatedLogName, rotationHistoryPath } from './log-files.ts';
 
-export { RotatingFile, type RotatingFileOptions } from './rotating-file.ts';
+export { type LogFileName, parseLogFileName, rotatedLogName, rotationHistoryPath } from './log-files.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -65,7 +68,7 @@ export interface LoggerSetup {
   readonly level: string;
   /** Where the lines go instead of stdout (tests capture them). */
   readonly stream?: NodeJS.WritableStream;
-  /** A rotating file that gets every line too. */
+  /** A rotating, compressed log file that gets every line too (`openLogFile`). */
   readonly file?: LogFileConfig;
   /** false: the file only (needs `file`). Default true. */
   readonly stdout?: boolean;
@@ -74,26 +77,89 @@ export interface LoggerSetup {
 /** A logger and what must be released when its app closes. */
 export interface ProcessLogger {
   readonly logger: Logger;
-  /** Closes the log file, if any (a line logged afterwards reopens it). */
-  close(): void;
+  /**
+   * Writes the lines still queued for the log file, then closes it; resolves
+   * once the file is closed. Lines logged afterwards go to stdout only.
+   */
+  close(): Promise<void>;
+}
+
+/** A log file open for pino, and how to close it. */
+export interface LogFileStream {
+  /** What pino writes to: one whole line per call. */
+  readonly stream: DestinationStream;
+  /** Resolves once every line written before it is in the file and the file is closed. */
+  close(): Promise<void>;
+}
+
+/**
+ * The log file: `rotating-file-stream` rotates it by size (`maxBytes`) into
+ * gzip-compressed files named by `rotatedLogName` and keeps the newest `keep`
+ * of them. Each pino line is one write, and the stream writes and rotates
+ * one write at a time, so a line is never split or lost across a rotation.
+ * A failing disk is reported once (to `onError`, stderr by default) and the
+ * file is then left alone: stdout still gets every line.
+ */
+export function openLogFile(file: LogFileConfig, onError: (err: Error) => void = reportToStderr): LogFileStream {
+  const rotating = createStream((time, index) => (time ? rotatedLogName(file.path, new Date(time), index ?? 1) : file.path), {
+    size: `${file.maxBytes}B`,
+    compress: 'gzip',
+    // The library counts the rotated files it keeps in a history file (maxFiles must be positive).
+    ...(file.keep > 0 ? { maxFiles: file.keep, history: rotationHistoryPath(file.path) } : {}),
+  });
+  // LOG_FILE_KEEP=0: nothing is kept once rotated.
+  const removals = new Set<Promise<void>>();
+  if (file.keep === 0) {
+    rotating.on('rotated', (name) => {
+      const removal = unlink(name).catch(() => undefined);
+      removals.add(removal);
+      void removal.then(() => removals.delete(removal));
+    });
+  }
+  let failed = false;
+  let closed = false;
+  rotating.on('error', (err) => {
+    if (!failed) onError(err);
+    failed = true;
+  });
+  rotating.on('warning', (err) => onError(err));
+  return {
+    stream: {
+      write(line: string) {
+        // After an error the stream is destroyed; after close a line would reopen nothing.
+        if (!failed && !closed) rotating.write(line);
+      },
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (!failed) rotating.end();
+      await finished(rotating).catch(() => undefined);
+      await Promise.all([...removals]);
+    },
+  };
 }
 
 /**
  * The process's pino logger: stdout (or `stream`) always and, with `file`,
- * also a rotating file, both through `pino.multistream`.
+ * also the rotating log file (`openLogFile`), both through `pino.multistream`.
  */
 export function createLogger(setup: LoggerSetup): ProcessLogger {
   const options = loggerOptions(setup.service, setup.level);
   const out = (setup.stream as DestinationStream | undefined) ?? destination({ dest: 1, sync: false });
-  if (setup.file === undefined) return { logger: pino(options, out), close: () => {} };
-  const file = new RotatingFile(setup.file);
-  if (setup.stdout === false && setup.stream === undefined) return { logger: pino(options, file), close: () => file.end() };
+  if (setup.file === undefined) return { logger: pino(options, out), close: async () => undefined };
+  const file = openLogFile(setup.file);
+  if (setup.stdout === false && setup.stream === undefined) return { logger: pino(options, file.stream), close: file.close };
   // Each stream takes every level: the logger's own level does the filtering.
   const streams = multistream([
     { level: 'trace', stream: out },
-    { level: 'trace', stream: file },
+    { level: 'trace', stream: file.stream },
   ]);
-  return { logger: pino(options, streams), close: () => file.end() };
+  return { logger: pino(options, streams), close: file.close };
+}
+
+function reportToStderr(err: Error): void {
+  process.stderr.write(`log file: ${err.message}; logging to stdout only\n`);
 }
 
 /** The request target's path, without the query string: values there may hold secrets. */
