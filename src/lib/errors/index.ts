@@ -48,6 +48,8 @@ export const ERRORS = {
   RESTORE_CANCELLED: { status: 409, message: 'Restauration annulée' },
   CHECK_FAILED: { status: 500, message: 'La vérification de maintenance a échoué' },
   FILE_NOT_WRITABLE: { status: 500, message: 'Fichier impossible à écrire' },
+  LOG_DIR_NOT_FOUND: { status: 404, message: 'Répertoire des journaux introuvable' },
+  MAINTENANCE_ID_AMBIGUOUS: { status: 409, message: 'Identifiant de fenêtre de maintenance ambigu' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;
