@@ -4,10 +4,11 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError } from '../lib/config/index.ts';
+import { AppError, appError, type ErrorCode } from '../lib/errors/index.ts';
 import { backupCommand, listCommand, pruneCommand, restoreCommand, verifyCommand } from './commands/backup.ts';
 import { checkCommand } from './commands/check.ts';
 import { cleanCommand } from './commands/clean.ts';
-import { checkHealth } from './commands/health.ts';
+import { healthCommand } from './commands/health.ts';
 import {
   ackIncident,
   incidentReport,
@@ -108,8 +109,10 @@ program
   .addHelpText('after', '\nExamples:\n  $ haddock health\n  $ haddock health --url http://localhost:8000 --json')
   .action(async (options: { url: string; timeout: string; json?: boolean }) => {
     const timeoutMs = Number(options.timeout);
-    if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new CliError('--timeout must be a positive integer', 2);
-    const results = await checkHealth({ url: options.url, timeoutMs });
+    if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
+      throw appError('USAGE_INVALID', { detail: '--timeout must be a positive integer' });
+    }
+    const results = await healthCommand(options.url, timeoutMs);
     process.stdout.write(`${options.json ? JSON.stringify(results, null, 2) : printHealth(results)}\n`);
     if (!results.every((r) => r.healthy)) process.exitCode = 1;
   });
@@ -152,7 +155,7 @@ program
   )
   .action(async (flags: LogsFlags) => {
     const lines = Number(flags.lines);
-    if (!Number.isInteger(lines) || lines < 0) throw new CliError('--lines must be a non-negative integer', 2);
+    if (!Number.isInteger(lines) || lines < 0) throw appError('USAGE_INVALID', { detail: '--lines must be a non-negative integer' });
     const options: LogsOptions = {
       dir: resolve(flags.dir),
       services: flags.service?.split(',').map((s) => s.trim()),
@@ -191,7 +194,9 @@ program
       progress.stop();
     }
     emit(flags.json, manifest, printBackup);
-    if (manifest.verification?.ok === false) throw new CliError(`backup ${manifest.id} failed its restore drill`, 1);
+    if (manifest.verification?.ok === false) {
+      throw appError('BACKUP_DRILL_FAILED', { detail: `backup ${manifest.id} failed its restore drill` });
+    }
   });
 
 program
@@ -209,7 +214,9 @@ program
       progress.stop();
     }
     emit(flags.json, manifest, printBackup);
-    if (manifest.verification?.ok !== true) throw new CliError(`backup ${manifest.id} failed its restore drill`, 1);
+    if (manifest.verification?.ok !== true) {
+      throw appError('BACKUP_DRILL_FAILED', { detail: `backup ${manifest.id} failed its restore drill` });
+    }
   });
 
 program
@@ -224,7 +231,7 @@ program
   )
   .action(async (id: string | undefined, flags: { yes?: boolean; json?: boolean }) => {
     if (!flags.yes && process.stdin.isTTY !== true) {
-      throw new CliError('refusing to restore without --yes when not interactive', 2);
+      throw appError('USAGE_INVALID', { detail: 'refusing to restore without --yes when not interactive' });
     }
     const progress = startProgress(process.stderr, !flags.json);
     let report: Awaited<ReturnType<typeof restoreCommand>>;
@@ -357,7 +364,7 @@ incident
   )
   .action(async (id: string, words: string[], flags: { by: string; json?: boolean }) => {
     const text = words.join(' ').trim();
-    if (text === '') throw new CliError('the note is empty', 2);
+    if (text === '') throw appError('USAGE_INVALID', { detail: 'the note is empty' });
     emit(flags.json, await noteIncident(config(), id, text, flags.by), printIncident);
   });
 
@@ -401,7 +408,7 @@ incident
     const file = flags.output === undefined ? undefined : resolve(flags.output);
     if (file !== undefined) {
       await writeFile(file, markdown).catch((err: Error) => {
-        throw new CliError(`cannot write ${file}: ${err.message}`, 1);
+        throw appError('FILE_NOT_WRITABLE', { detail: `cannot write ${file}: ${err.message}`, cause: err });
       });
     }
     if (flags.json)
@@ -439,7 +446,7 @@ program
     emit(flags.json, report, printCheck);
     if (!report.ok) {
       const failed = report.items.filter((i) => i.status === 'fail').map((i) => i.name);
-      throw new CliError(`maintenance check failed: ${failed.join(', ')}`, 1);
+      throw appError('CHECK_FAILED', { detail: `maintenance check failed: ${failed.join(', ')}` });
     }
   });
 
@@ -518,6 +525,31 @@ alert
     emit(flags.json, await alertTest(config(), flags.by), printTestAlert);
   });
 
+/**
+ * The exit status of each error code, the one place errors become exit codes: 2 for what the operator typed
+ * (arguments, durations, windows, URLs; like a bad variable), 1 for everything else (not found, unreachable, a
+ * failed drill or check), 0 only on success.
+ */
+const EXIT_CODES: Partial<Record<ErrorCode, number>> = {
+  USAGE_INVALID: 2,
+  VALIDATION_FAILED: 2,
+  DURATION_INVALID: 2,
+  WINDOW_INVALID: 2,
+  URL_INVALID: 2,
+};
+
+function exitCodeOf(err: unknown): number {
+  if (err instanceof AppError) return EXIT_CODES[err.code] ?? 1;
+  if (err instanceof CliError) return err.exitCode;
+  return err instanceof ConfigError ? 2 : 1;
+}
+
+/** What the operator reads: the error's operator detail, else its message. */
+function describe(err: unknown): string {
+  if (err instanceof AppError) return err.detail ?? err.message;
+  return err instanceof Error ? err.message : String(err);
+}
+
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
@@ -525,6 +557,6 @@ try {
     // Commander has printed the problem; help asked for is a success, anything else a usage error.
     process.exit(err.exitCode === 0 ? 0 : 2);
   }
-  process.stderr.write(`haddock: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(err instanceof CliError ? err.exitCode : err instanceof ConfigError ? 2 : 1);
+  process.stderr.write(`haddock: ${describe(err)}\n`);
+  process.exit(exitCodeOf(err));
 }

@@ -1,4 +1,4 @@
-import type { ServiceHealth } from './commands/health.ts';
+import type { ServiceHealth } from '../ops/health/index.ts';
 import type { LogEntry } from './commands/logs.ts';
 
 const useColour = process.stdout.isTTY === true && process.env.NO_COLOR === undefined;

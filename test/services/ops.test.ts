@@ -75,6 +75,17 @@ describe('the operations service', () => {
     assert.equal(typeof res.json().error, 'string');
   });
 
+  test('POST /ops/alerts → 400 with the catalogue message when an alert is not an object', async () => {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/ops/alerts',
+      headers: { authorization: `Bearer ${WEBHOOK_TOKEN}` },
+      payload: { version: '4', alerts: [null] },
+    });
+    assert.equal(res.statusCode, 400);
+    assert.deepEqual(res.json(), { error: 'Charge utile Alertmanager invalide' });
+  });
+
   test('a firing alert opens an incident; the resolved alert closes it; the report renders', async () => {
     const headers = { authorization: `Bearer ${WEBHOOK_TOKEN}` };
     const fired = await app.inject({ method: 'POST', url: '/ops/alerts', headers, payload: alertPayload('firing', {}) });
@@ -129,7 +140,18 @@ describe('the operations service', () => {
     });
     assert.equal(created.statusCode, 201);
     assert.equal(created.json().source, 'manual');
-    assert.equal((await app.inject({ url: '/ops/incidents/INC-1999-999', headers: ADMIN })).statusCode, 404);
+    const unknown = [
+      { method: 'GET', url: '/ops/incidents/INC-1999-999' },
+      { method: 'GET', url: '/ops/incidents/INC-1999-999/report' },
+      { method: 'POST', url: '/ops/incidents/INC-1999-999/ack' },
+      { method: 'POST', url: '/ops/incidents/INC-1999-999/note', payload: { text: 'x' } },
+      { method: 'POST', url: '/ops/incidents/INC-1999-999/resolve' },
+    ] as const;
+    for (const request of unknown) {
+      const res = await app.inject({ ...request, headers: ADMIN });
+      assert.equal(res.statusCode, 404, `${request.method} ${request.url}`);
+      assert.deepEqual(res.json(), { error: 'Incident non trouvé' }, `${request.method} ${request.url}`);
+    }
     assert.equal((await app.inject({ url: '/ops/incidents/nope', headers: ADMIN })).statusCode, 400);
     assert.equal(
       (await app.inject({ method: 'POST', url: '/ops/incidents', headers: ADMIN, payload: { title: 'x' } })).statusCode,

@@ -10,13 +10,17 @@ import {
   takeBackup,
   verifyBackup,
 } from '../../ops/backup/index.ts';
+import { AppError, appError } from '../../lib/errors/index.ts';
 import type { CliConfig } from '../config.ts';
 import { CliError } from '../errors.ts';
 import { withRedis } from '../redis.ts';
 
 /** An unknown id (or an empty backup folder) is the operator's to fix: exit 1 with where to look. */
-function notFound(err: Error): never {
-  throw new CliError(/^no backup/.test(err.message) ? `${err.message} (see \`haddock backups list\`)` : err.message, 1);
+function notFound(err: unknown): never {
+  if (err instanceof AppError && err.code === 'BACKUP_NOT_FOUND') {
+    throw appError('BACKUP_NOT_FOUND', { detail: `${err.detail} (see \`haddock backups list\`)`, cause: err });
+  }
+  throw err;
 }
 
 /** Fails with the clear "Redis is not reachable" message before any file is written. */

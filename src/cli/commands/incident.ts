@@ -1,23 +1,11 @@
-import {
-  type Incident,
-  IncidentNotFound,
-  IncidentStore,
-  type Lang,
-  type ReportEvidence,
-  renderIncidentReport,
-} from '../../ops/incidents/index.ts';
+import { type Incident, IncidentStore, type Lang, type ReportEvidence, renderIncidentReport } from '../../ops/incidents/index.ts';
 import { PrometheusClient } from '../../ops/prometheus/index.ts';
 import type { CliConfig } from '../config.ts';
-import { CliError } from '../errors.ts';
 import { withRedis } from '../redis.ts';
 
+/** An unknown id throws INCIDENT_NOT_FOUND from the store; the entry turns it into its exit status. */
 async function withIncidents<T>(config: CliConfig, work: (store: IncidentStore) => Promise<T>): Promise<T> {
-  return withRedis(config.ops.redisUrl, (redis) =>
-    work(new IncidentStore(redis, config.ops.redisKeyPrefix)).catch((err: unknown) => {
-      if (err instanceof IncidentNotFound) throw new CliError(err.message, 1);
-      throw err;
-    }),
-  );
+  return withRedis(config.ops.redisUrl, (redis) => work(new IncidentStore(redis, config.ops.redisKeyPrefix)));
 }
 
 export function newIncident(

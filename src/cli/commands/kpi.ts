@@ -5,16 +5,12 @@ import { buildScorecard, type Scorecard } from '../../ops/kpi/scorecard.ts';
 import { MaintenanceStore } from '../../ops/maintenance/index.ts';
 import { PrometheusClient } from '../../ops/prometheus/index.ts';
 import type { CliConfig } from '../config.ts';
-import { CliError } from '../errors.ts';
 import { withRedis } from '../redis.ts';
 
 /** `haddock kpi --since 24h`: the spec's KPI tables measured over the window. */
 export async function kpiCommand(config: CliConfig, since: string, now = new Date()): Promise<Scorecard> {
-  try {
-    parseWindow(since);
-  } catch (err) {
-    throw new CliError((err as Error).message, 2);
-  }
+  // A bad window is the operator's typing: refused (WINDOW_INVALID) before any connection is made.
+  parseWindow(since);
   const prometheus = new PrometheusClient(config.prometheusUrl, 5_000);
   const reachable = await prometheus.ready();
   return withRedis(config.ops.redisUrl, async (redis) =>

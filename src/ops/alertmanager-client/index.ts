@@ -1,4 +1,9 @@
-/** A small client for Alertmanager's v2 API: silences and alerts. */
+import { appError } from '../../lib/errors/index.ts';
+
+/**
+ * A small client for Alertmanager's v2 API: silences and alerts. An Alertmanager that cannot be reached, or answers
+ * with an error, throws UPSTREAM_UNAVAILABLE whose detail names it and its URL.
+ */
 export class AlertmanagerClient {
   constructor(
     private readonly baseUrl: string,
@@ -6,14 +11,22 @@ export class AlertmanagerClient {
   ) {}
 
   private async call(method: string, path: string, body?: unknown): Promise<unknown> {
-    const res = await fetch(new URL(path, this.baseUrl), {
-      method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(this.timeoutMs),
-    });
+    let res: Response;
+    try {
+      res = await fetch(new URL(path, this.baseUrl), {
+        method,
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (err) {
+      throw appError('UPSTREAM_UNAVAILABLE', { detail: `Alertmanager is not reachable at ${this.baseUrl}`, cause: err });
+    }
     const text = await res.text();
-    if (!res.ok) throw new Error(`Alertmanager ${method} ${path} answered ${res.status}: ${text.slice(0, 200)}`);
+    if (!res.ok) {
+      const detail = `Alertmanager ${method} ${path} answered ${res.status}: ${text.slice(0, 200)}`;
+      throw appError('UPSTREAM_UNAVAILABLE', { detail });
+    }
     return text ? JSON.parse(text) : null;
   }
 

@@ -3,6 +3,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { appError } from '../../lib/errors/index.ts';
 import { quoteKeys } from '../../services/quotes/quote-store.ts';
 import type { OpsConfig } from '../config.ts';
 import { diffInventories, type Inventory, takeInventory } from './inventory.ts';
@@ -154,7 +155,8 @@ export async function findBackup(config: OpsConfig, id: string | undefined): Pro
   const all = await listBackups(config);
   const found = id === undefined || id === 'latest' ? all[0] : all.find((m) => m.id === id);
   if (found === undefined) {
-    throw new Error(id === undefined || id === 'latest' ? `no backup in ${config.backupDir}` : `no backup named ${id}`);
+    const detail = id === undefined || id === 'latest' ? `no backup in ${config.backupDir}` : `no backup named ${id}`;
+    throw appError('BACKUP_NOT_FOUND', { detail });
   }
   return found;
 }

@@ -2,8 +2,8 @@ import { execFile } from 'node:child_process';
 import { statfs } from 'node:fs/promises';
 import { freemem, totalmem } from 'node:os';
 import { Redis } from 'ioredis';
-import { checkHealth } from '../../cli/commands/health.ts';
 import type { BackupManifest } from '../backup/index.ts';
+import { checkHealth } from '../health/index.ts';
 import { backupKpis } from '../kpi/index.ts';
 
 export type CheckStatus = 'pass' | 'warn' | 'fail';

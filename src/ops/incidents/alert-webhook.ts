@@ -1,3 +1,4 @@
+import { appError } from '../../lib/errors/index.ts';
 import type { IncidentAlert } from './model.ts';
 import { normalizeSeverity } from './model.ts';
 
@@ -29,10 +30,13 @@ export function serviceOf(labels: Readonly<Record<string, string>>): string {
   return labels.service ?? labels.job?.replace(/^haddock-/, '') ?? 'platform';
 }
 
-/** Turns a webhook payload into alerts for the incident store; throws on a payload that is not one. */
+/** Turns a webhook payload into alerts for the incident store; throws ALERT_PAYLOAD_INVALID on a payload that is not one. */
 export function parseWebhook(payload: WebhookPayload): ParsedAlert[] {
-  if (!Array.isArray(payload.alerts)) throw new Error('payload has no alerts array');
-  return payload.alerts.map((raw) => {
+  if (!Array.isArray(payload.alerts)) throw appError('ALERT_PAYLOAD_INVALID', { detail: 'payload has no alerts array' });
+  return payload.alerts.map((raw, i) => {
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+      throw appError('ALERT_PAYLOAD_INVALID', { detail: `alert ${i} is not an object` });
+    }
     const labels = raw.labels ?? {};
     const annotations = raw.annotations ?? {};
     const alertname = labels.alertname ?? 'UnnamedAlert';

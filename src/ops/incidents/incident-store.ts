@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { type AppError, appError } from '../../lib/errors/index.ts';
 import { type Incident, type IncidentAlert, impactOf, type TimelineEvent, type TimelineKind } from './model.ts';
 
 export function incidentKeys(prefix: string) {
@@ -12,11 +13,9 @@ export function incidentKeys(prefix: string) {
   } as const;
 }
 
-export class IncidentNotFound extends Error {
-  constructor(id: string) {
-    super(`no incident ${id}`);
-    this.name = 'IncidentNotFound';
-  }
+/** The error `get` and every change throw for an unknown id: a 404 through the API, exit 1 in the CLI. */
+function incidentNotFound(id: string): AppError {
+  return appError('INCIDENT_NOT_FOUND', { detail: `no incident ${id}` });
 }
 
 const MAX_ATTEMPTS = 20;
@@ -59,7 +58,7 @@ export class IncidentStore {
 
   async get(id: string): Promise<Incident> {
     const json = await this.redis.hget(this.keys.incidents, id);
-    if (json === null) throw new IncidentNotFound(id);
+    if (json === null) throw incidentNotFound(id);
     return JSON.parse(json) as Incident;
   }
 

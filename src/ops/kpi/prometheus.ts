@@ -1,3 +1,4 @@
+import { appError } from '../../lib/errors/index.ts';
 import type { PrometheusClient } from '../prometheus/index.ts';
 import { judge, type KpiRow, TARGETS, type Threshold } from './index.ts';
 
@@ -112,9 +113,9 @@ export async function prometheusKpis(client: PrometheusClient | undefined, windo
 /** `24h`, `90m`, `7d` → Prometheus duration (validated), and its length in milliseconds. */
 export function parseWindow(text: string): { promql: string; ms: number } {
   const match = /^(\d+)(m|h|d)$/.exec(text.trim());
-  if (match === null) throw new Error(`window must look like 30m, 24h or 7d, got "${text}"`);
+  if (match === null) throw appError('WINDOW_INVALID', { detail: `window must look like 30m, 24h or 7d, got "${text}"` });
   const n = Number(match[1]);
   const unit = match[2] as 'm' | 'h' | 'd';
-  if (n <= 0) throw new Error('window must be positive');
+  if (n <= 0) throw appError('WINDOW_INVALID', { detail: 'window must be positive' });
   return { promql: `${n}${unit}`, ms: n * { m: 60_000, h: 3_600_000, d: 86_400_000 }[unit] };
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { appError } from '../../lib/errors/index.ts';
 import type { AlertmanagerClient } from '../alertmanager-client/index.ts';
 import type { IncidentStore } from '../incidents/index.ts';
 
@@ -17,9 +18,11 @@ export interface MaintenanceWindow {
 export function parseDuration(text: string): number {
   const match = /^(?:(\d+)h)?(?:(\d+)m)?$/.exec(text.trim());
   if (match === null || (match[1] === undefined && match[2] === undefined))
-    throw new Error(`duration must look like 30m, 2h or 1h30m, got "${text}"`);
+    throw appError('DURATION_INVALID', { detail: `duration must look like 30m, 2h or 1h30m, got "${text}"` });
   const ms = (Number(match[1] ?? 0) * 60 + Number(match[2] ?? 0)) * 60_000;
-  if (ms <= 0 || ms > 86_400_000) throw new Error('a maintenance window lasts between 1 minute and 24 hours');
+  if (ms <= 0 || ms > 86_400_000) {
+    throw appError('DURATION_INVALID', { detail: 'a maintenance window lasts between 1 minute and 24 hours' });
+  }
   return ms;
 }
 
@@ -76,7 +79,7 @@ export async function endMaintenance(
   now = new Date(),
 ): Promise<MaintenanceWindow> {
   const window = (await deps.store.list()).find((w) => w.id === id || w.id.startsWith(id));
-  if (window === undefined) throw new Error(`no maintenance window ${id}`);
+  if (window === undefined) throw appError('MAINTENANCE_NOT_FOUND', { detail: `no maintenance window ${id}` });
   const nowIso = now.toISOString();
   const running = window.end > nowIso;
   if (window.silence_id !== null && running) await deps.alertmanager.expireSilence(window.silence_id);

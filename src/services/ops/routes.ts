@@ -1,15 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Authenticator } from '../../lib/auth/index.ts';
-import { AppError } from '../../lib/errors/index.ts';
 import { errorResponses } from '../../lib/http/index.ts';
 import { listBackups, takeBackup, verifyBackup } from '../../ops/backup/index.ts';
-import {
-  IncidentNotFound,
-  type IncidentStore,
-  parseWebhook,
-  renderIncidentReport,
-  type WebhookPayload,
-} from '../../ops/incidents/index.ts';
+import { type IncidentStore, parseWebhook, renderIncidentReport, type WebhookPayload } from '../../ops/incidents/index.ts';
 import { buildScorecard } from '../../ops/kpi/scorecard.ts';
 import type { MaintenanceStore } from '../../ops/maintenance/index.ts';
 import type { PrometheusClient } from '../../ops/prometheus/index.ts';
@@ -41,11 +34,6 @@ function actor(request: FastifyRequest, by: string | undefined): string {
 
 export async function opsRoutes(app: FastifyInstance, options: OpsRouteOptions): Promise<void> {
   const { config, incidents, maintenance, prometheus, auth } = options;
-
-  const notFound = (err: unknown) => {
-    if (err instanceof IncidentNotFound) throw new AppError('ROUTE_NOT_FOUND', 'Incident non trouvé', 404);
-    throw err;
-  };
 
   // Alertmanager's webhook: its token (ALERT_WEBHOOK_TOKEN) or an admin key.
   const requireWebhook = async (request: FastifyRequest) => {
@@ -80,12 +68,7 @@ export async function opsRoutes(app: FastifyInstance, options: OpsRouteOptions):
     },
     async (request) => {
       const touched = new Set<string>();
-      let alerts: ReturnType<typeof parseWebhook>;
-      try {
-        alerts = parseWebhook(request.body);
-      } catch (err) {
-        throw new AppError('VALIDATION_FAILED', `Charge utile Alertmanager invalide : ${(err as Error).message}`);
-      }
+      const alerts = parseWebhook(request.body);
       for (const { alert, service, title } of alerts) {
         // `haddock alert test` proves the notification chain; it is not an incident.
         if (alert.labels.test === 'true') continue;
@@ -133,7 +116,7 @@ export async function opsRoutes(app: FastifyInstance, options: OpsRouteOptions):
   app.get<{ Params: { id: string } }>(
     '/ops/incidents/:id',
     { onRequest: auth.requireAdmin, schema: { tags, summary: 'One incident with its timeline', security, params: INCIDENT_ID } },
-    async (request) => incidents.get(request.params.id).catch(notFound),
+    async (request) => incidents.get(request.params.id),
   );
 
   for (const action of ['ack', 'note', 'resolve'] as const) {
@@ -161,13 +144,9 @@ export async function opsRoutes(app: FastifyInstance, options: OpsRouteOptions):
         const id = request.params.id;
         const by = actor(request, request.body?.by);
         const text = request.body?.text;
-        const done =
-          action === 'ack'
-            ? incidents.acknowledge(id, by)
-            : action === 'note'
-              ? incidents.note(id, text as string, by)
-              : incidents.resolve(id, by, text);
-        return done.catch(notFound);
+        if (action === 'ack') return incidents.acknowledge(id, by);
+        if (action === 'note') return incidents.note(id, text as string, by);
+        return incidents.resolve(id, by, text);
       },
     );
   }
@@ -185,7 +164,7 @@ export async function opsRoutes(app: FastifyInstance, options: OpsRouteOptions):
       },
     },
     async (request, reply) => {
-      const incident = await incidents.get(request.params.id).catch(notFound);
+      const incident = await incidents.get(request.params.id);
       reply.type('text/markdown; charset=utf-8');
       return renderIncidentReport(incident, request.query.lang ?? 'fr');
     },

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { type Authenticator, burnPasswordCheck, hashPassword, type TokenStore, verifyPassword } from '../../lib/auth/index.ts';
-import { AppError, appError } from '../../lib/errors/index.ts';
+import { appError, ERRORS } from '../../lib/errors/index.ts';
 import { normalizeUserId } from '../../lib/http/schemas.ts';
 import type { Counter } from '../../lib/metrics/index.ts';
 import type { UsersConfig } from './config.ts';
@@ -30,7 +30,7 @@ export async function usersRoutes(
 
   app.post<{ Body: { name: string; password: string } }>(
     '/users/login',
-    { schema: loginSchema, config: { missingMessage: 'Nom et mot de passe sont requis' } },
+    { schema: loginSchema, config: { missingMessage: ERRORS.LOGIN_FIELDS_REQUIRED.message } },
     async (request) => {
       const { name, password } = request.body;
       if (name.trim() === '') throw appError('LOGIN_FIELDS_REQUIRED');
@@ -55,7 +55,7 @@ export async function usersRoutes(
 
   app.post('/users/logout', { schema: logoutSchema, onRequest: auth.requireUser }, async (request) => {
     const principal = request.principal;
-    if (principal?.role !== 'user') throw new AppError('VALIDATION_FAILED', 'Une clé administrateur ne se déconnecte pas');
+    if (principal?.role !== 'user') throw appError('ADMIN_CANNOT_LOGOUT');
     await tokens.revoke(principal.token, principal.userId);
     request.log.info({ userId: principal.userId }, 'logout');
     return { message: 'Déconnexion réussie' };
@@ -65,7 +65,7 @@ export async function usersRoutes(
 
   app.get('/users/me', { schema: meSchema, onRequest: auth.requireUser }, async (request) => {
     const principal = request.principal;
-    if (principal?.role !== 'user') throw new AppError('VALIDATION_FAILED', "Une clé administrateur n'est pas un utilisateur");
+    if (principal?.role !== 'user') throw appError('ADMIN_NOT_A_USER');
     const user = await store.get(principal.userId);
     if (user === null) throw appError('USER_NOT_FOUND');
     return toPublic(user);
@@ -82,7 +82,7 @@ export async function usersRoutes(
     {
       schema: createSchema(config.minPasswordLength),
       onRequest: auth.requireAdmin,
-      config: { missingMessage: 'ID et nom sont requis' },
+      config: { missingMessage: ERRORS.USER_FIELDS_REQUIRED.message },
     },
     async (request, reply) => {
       const id = normalizeUserId(request.body.id);
