@@ -1,17 +1,17 @@
-import { Redis } from 'ioredis';
-import { describeSource } from '../ops/backup/index.ts';
+import type { RedisConfig } from '../lib/config/index.ts';
+import { createToolRedis, describeRedis, type Redis } from '../lib/redis/index.ts';
 import { CliError } from './errors.ts';
 
 /** Runs `work` with a Redis connection, closed afterwards; an unreachable Redis is a clear CLI error. */
-export async function withRedis<T>(url: string, work: (redis: Redis) => Promise<T>): Promise<T> {
-  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null, connectTimeout: 3_000 });
+export async function withRedis<T>(config: RedisConfig, work: (redis: Redis) => Promise<T>): Promise<T> {
+  const redis = createToolRedis(config, { connectionName: 'haddock-cli' });
   redis.on('error', () => undefined);
   try {
     await redis.connect();
   } catch (err) {
     redis.disconnect();
     throw new CliError(
-      `Redis is not reachable at ${describeSource(url)} (${(err as Error).message}). Is the platform running (npm start), or REDIS_URL set?`,
+      `Redis is not reachable at ${describeRedis(config)} (${(err as Error).message}). Is the platform running (npm start), or REDIS_URL (or REDIS_SENTINELS) set?`,
       1,
     );
   }

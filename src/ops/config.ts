@@ -1,9 +1,10 @@
 import { join } from 'node:path';
-import { type Env, EnvReader } from '../lib/config/index.ts';
+import type { EnvReader, RedisConfig } from '../lib/config/index.ts';
 
-/** Settings of the operations tools (CLI and, later, the operations service). */
+/** Settings of the operations tools, shared by the CLI and the operations service. */
 export interface OpsConfig {
-  readonly redisUrl: string;
+  /** The caller's own Redis configuration: one reading per process, one default. */
+  readonly redis: RedisConfig;
   readonly redisKeyPrefix: string;
   readonly backupDir: string;
   /** Backups kept by count (the spec: 7 daily). */
@@ -16,19 +17,23 @@ export interface OpsConfig {
 /** The repository root, where `var/` lives by default. */
 export const REPO_ROOT = new URL('../..', import.meta.url).pathname;
 
-export function loadOpsConfig(env: Env): OpsConfig {
-  const reader = new EnvReader(env);
+/**
+ * Reads the operations settings with the caller's reader, so their problems
+ * are reported with the caller's. Redis is not read here: the caller passes
+ * the configuration it read itself (the service's, or the CLI's with the local
+ * platform's default port), so a process reads REDIS_URL once.
+ */
+export function readOpsConfig(
+  reader: EnvReader,
+  redis: { readonly redis: RedisConfig; readonly redisKeyPrefix: string },
+): OpsConfig {
   const varDir = reader.string('HADDOCK_VAR_DIR', join(REPO_ROOT, 'var'));
-  const redisPort = reader.port('REDIS_PORT', 6390);
-  const config: OpsConfig = {
-    // Without REDIS_URL the tools talk to the local platform's private Redis.
-    redisUrl: reader.url('REDIS_URL', `redis://127.0.0.1:${redisPort}`, ['redis:', 'rediss:']),
-    redisKeyPrefix: reader.string('REDIS_KEY_PREFIX', 'haddock:'),
+  return Object.freeze({
+    redis: redis.redis,
+    redisKeyPrefix: redis.redisKeyPrefix,
     backupDir: reader.string('BACKUP_DIR', join(varDir, 'backups')),
     backupKeep: reader.int('BACKUP_KEEP', 7, 1, 1_000),
     backupMaxAgeDays: reader.int('BACKUP_MAX_AGE_DAYS', 7, 1, 3_650),
     redisServer: reader.string('REDIS_SERVER_BIN', 'redis-server'),
-  };
-  reader.done();
-  return Object.freeze(config);
+  });
 }

@@ -312,7 +312,7 @@ for (const [service, loadConfig] of loaders) {
 test('loadConfig applies the documented defaults', () => {
   const config = loadQuotesConfig({});
   assert.equal(config.port, 8002);
-  assert.equal(config.redisUrl, 'redis://127.0.0.1:6379');
+  assert.deepEqual(config.redis, { mode: 'url', url: 'redis://127.0.0.1:6379', password: undefined, commandTimeoutMs: 500 });
   assert.equal(config.redisKeyPrefix, 'haddock:');
   assert.equal(config.tokenTtlSeconds, 86_400);
   assert.equal(config.bodyLimitBytes, 16_384);

@@ -4,6 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
+import { invalidateQuotesCatalogue } from '../../src/cli/commands/backup.ts';
+import { type Env, EnvReader, readRedisConfig, readRedisKeyPrefix } from '../../src/lib/config/index.ts';
+import { AppError } from '../../src/lib/errors/index.ts';
 import {
   type BackupManifest,
   listBackups,
@@ -14,11 +17,22 @@ import {
   takeInventory,
   verifyBackup,
 } from '../../src/ops/backup/index.ts';
-import { loadOpsConfig, type OpsConfig } from '../../src/ops/config.ts';
+import { type OpsConfig, readOpsConfig } from '../../src/ops/config.ts';
 import { login, quotesApp, SEED_QUOTE_COUNT, SEED_USERS, usersApp } from '../helpers/apps.ts';
 import { type PrivateRedis, startPrivateRedis } from '../helpers/redis.ts';
 
 const PREFIX = 'haddock:';
+
+/** The operations settings as an entry point reads them: one reader, Redis included. */
+function opsConfig(env: Env): OpsConfig {
+  const reader = new EnvReader(env);
+  const config = readOpsConfig(reader, {
+    redis: readRedisConfig(reader, { url: 'redis://127.0.0.1:6379' }),
+    redisKeyPrefix: readRedisKeyPrefix(reader),
+  });
+  reader.done();
+  return config;
+}
 
 describe('backups of a populated platform database', () => {
   let redis: PrivateRedis;
@@ -30,7 +44,7 @@ describe('backups of a populated platform database', () => {
     redis = await startPrivateRedis();
     client = new Redis(redis.url);
     dir = await mkdtemp(join(tmpdir(), 'haddock-backups-'));
-    config = loadOpsConfig({ REDIS_URL: redis.url, REDIS_KEY_PREFIX: PREFIX, BACKUP_DIR: dir });
+    config = opsConfig({ REDIS_URL: redis.url, REDIS_KEY_PREFIX: PREFIX, BACKUP_DIR: dir });
     // Seed through the real services, and log in once so a session key (with a TTL) exists.
     const users = await usersApp({ prefix: PREFIX, redisUrl: redis.url });
     const quotes = await quotesApp({ prefix: PREFIX, redisUrl: redis.url });
@@ -89,7 +103,9 @@ describe('backups of a populated platform database', () => {
     await client.hset(`${PREFIX}quotes`, '48', JSON.stringify({ id: 48, quote: 'vandalisme' }));
     await client.set(`${PREFIX}junk`, 'x');
 
-    const report = await restoreBackup(config, good.id);
+    const report = await restoreBackup(config, good.id, {
+      afterRestore: (live) => invalidateQuotesCatalogue(live, PREFIX),
+    });
     assert.equal(report.restored, good.id);
     assert.match(report.safety_backup, /pre-restore$/);
     assert.equal(report.added, 1, 'the users hash');
@@ -132,6 +148,81 @@ describe('backups of a populated platform database', () => {
     const verified = await verifyBackup(config, manifest.id);
     assert.equal(verified.verification?.ok, false);
     assert.ok(verified.verification?.problems.some((p) => /SHA-256/.test(p)));
+  });
+
+  test('restore itself refuses a damaged file before touching anything (no caller needs to check first)', {
+    timeout: 60_000,
+  }, async () => {
+    const manifest = await takeBackup(config);
+    const path = join(dir, manifest.file);
+    const bytes = await readFile(path);
+    for (let i = 100; i < 200; i++) bytes[i] = (bytes[i] ?? 0) ^ 0xff;
+    await writeFile(path, bytes);
+    await client.set(`${PREFIX}since-the-backup`, 'kept');
+    const backupsBefore = (await listBackups(config)).length;
+    let hookRan = false;
+
+    await assert.rejects(
+      restoreBackup(config, manifest.id, {
+        afterRestore: async () => {
+          hookRan = true;
+        },
+      }),
+      (err: unknown) => err instanceof AppError && err.code === 'BACKUP_DRILL_FAILED' && /SHA-256 differs/.test(err.detail ?? ''),
+    );
+    assert.equal(await client.get(`${PREFIX}since-the-backup`), 'kept', 'the live data was not touched');
+    assert.equal((await listBackups(config)).length, backupsBefore, 'no safety backup was taken');
+    assert.equal(hookRan, false);
+    await client.del(`${PREFIX}since-the-backup`);
+  });
+
+  test('restore refuses a file whose content does not match its manifest (the drill, in the library)', {
+    timeout: 60_000,
+  }, async () => {
+    const manifest = await takeBackup(config);
+    // An intact file but a manifest that describes other data: the checksum passes, the drill must not.
+    const tampered = { ...manifest, keys: { ...manifest.keys, by_type: { ...manifest.keys.by_type, hash: 99 } } };
+    await writeFile(join(dir, `${manifest.id}.json`), JSON.stringify(tampered));
+    await client.set(`${PREFIX}since-the-backup`, 'kept');
+    await assert.rejects(
+      restoreBackup(config, manifest.id),
+      (err: unknown) =>
+        err instanceof AppError &&
+        err.code === 'BACKUP_DRILL_FAILED' &&
+        /hash keys: 3 loaded, 99 in the manifest/.test(err.detail ?? ''),
+    );
+    assert.equal(await client.get(`${PREFIX}since-the-backup`), 'kept', 'the live data was not touched');
+    await client.del(`${PREFIX}since-the-backup`);
+  });
+
+  test('keys_after counts the restored keys only, as the manifest does, not what the post-restore hook adds', {
+    timeout: 60_000,
+  }, async () => {
+    const versionKey = `${PREFIX}quotes:version`;
+    const version = await client.get(versionKey);
+    // A backup without the version key: the hook then creates one that is not restored data.
+    await client.del(versionKey);
+    try {
+      const manifest = await takeBackup(config);
+      assert.equal(
+        (await takeInventory(client, PREFIX)).keys.has(versionKey),
+        false,
+        'the backup was taken without the version key',
+      );
+      let seen: number | undefined;
+      const report = await restoreBackup(config, manifest.id, {
+        afterRestore: async (live) => {
+          seen = (await takeInventory(live, PREFIX)).total;
+          await invalidateQuotesCatalogue(live, PREFIX);
+        },
+      });
+      assert.equal(seen, manifest.keys.total, 'the hook runs on the live Redis once every key is back');
+      assert.ok(await client.exists(versionKey), 'the hook bumped the catalogue version');
+      assert.equal(report.keys_after, manifest.keys.total);
+      assert.equal((await takeInventory(client, PREFIX)).total, manifest.keys.total + 1);
+    } finally {
+      if (version !== null) await client.set(versionKey, version);
+    }
   });
 });
 
@@ -181,7 +272,7 @@ describe('retention policy', () => {
   test('prune deletes the files of removed backups and --dry-run deletes nothing', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'haddock-prune-'));
     try {
-      const config = loadOpsConfig({ BACKUP_DIR: dir, BACKUP_KEEP: '1' });
+      const config = opsConfig({ BACKUP_DIR: dir, BACKUP_KEEP: '1' });
       for (const m of [backup(0, true), backup(1), backup(2)]) {
         await writeFile(join(dir, `${m.id}.json`), JSON.stringify({ ...m, file: `${m.id}.rdb` }));
         await writeFile(join(dir, `${m.id}.rdb`), 'x');

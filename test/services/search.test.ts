@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, type TestContext, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
+import { redisUrlConfig } from '../../src/lib/config/index.ts';
 import { createRedis, waitForRedis } from '../../src/lib/redis/index.ts';
 import { readQuotesFile } from '../../src/lib/seed/index.ts';
 import { foldText } from '../../src/lib/text/index.ts';
@@ -202,7 +203,7 @@ test('GET /search → a quote added through the quotes service is found right af
 test('GET /search → a quote added through another QuoteStore on the same prefix is found right after', SLOW, async (t) => {
   const { prefix, query } = await freshTrio(t);
   assert.deepEqual(await query('anthropopithèque lunaire'), []);
-  const redis = createRedis({ url, commandTimeoutMs: 2_000 });
+  const redis = createRedis(redisUrlConfig(url, { commandTimeoutMs: 2_000 }));
   t.after(() => redis.disconnect());
   await waitForRedis(redis, 5_000);
   const store = new QuoteStore(redis, prefix);

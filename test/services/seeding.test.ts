@@ -4,6 +4,7 @@ import { after, before, type TestContext, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { hashPassword } from '../../src/lib/auth/index.ts';
+import { redisUrlConfig } from '../../src/lib/config/index.ts';
 import { createRedis, waitForRedis } from '../../src/lib/redis/index.ts';
 import { readQuotesFile, readUsersFile } from '../../src/lib/seed/index.ts';
 import { QuoteStore } from '../../src/services/quotes/quote-store.ts';
@@ -44,7 +45,7 @@ function logCollector() {
 
 /** Clients of their own, so that the scripts really race on the server. */
 async function clients(t: TestContext, n: number): Promise<Redis[]> {
-  const list = Array.from({ length: n }, () => createRedis({ url, commandTimeoutMs: 5_000 }));
+  const list = Array.from({ length: n }, () => createRedis(redisUrlConfig(url, { commandTimeoutMs: 5_000 })));
   t.after(() => {
     for (const client of list) client.disconnect();
   });

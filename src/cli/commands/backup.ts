@@ -1,3 +1,5 @@
+import { AppError, appError } from '../../lib/errors/index.ts';
+import type { Redis } from '../../lib/redis/index.ts';
 import {
   type BackupManifest,
   findBackup,
@@ -10,7 +12,7 @@ import {
   takeBackup,
   verifyBackup,
 } from '../../ops/backup/index.ts';
-import { AppError, appError } from '../../lib/errors/index.ts';
+import { quoteKeys } from '../../services/quotes/quote-store.ts';
 import type { CliConfig } from '../config.ts';
 import { CliError } from '../errors.ts';
 import { withRedis } from '../redis.ts';
@@ -25,7 +27,7 @@ function notFound(err: unknown): never {
 
 /** Fails with the clear "Redis is not reachable" message before any file is written. */
 async function requireRedis(config: CliConfig): Promise<void> {
-  await withRedis(config.ops.redisUrl, async () => undefined);
+  await withRedis(config.ops.redis, async () => undefined);
 }
 
 /** `haddock backup`: a snapshot, then (unless told not to) its restore drill. */
@@ -56,9 +58,20 @@ export async function pruneCommand(config: CliConfig, dryRun: boolean): Promise<
 }
 
 /**
- * `haddock restore [id]`: asks `confirm` first (unless `--yes`), checks the
- * file against its manifest, then restores after a safety backup of the
- * current state. A damaged file is refused before anything is touched.
+ * Moves the quotes catalogue version past every value it had (server clock,
+ * µs): the services compare versions for equality, and a restored older value
+ * could otherwise match a copy they cached before the restore.
+ */
+export async function invalidateQuotesCatalogue(redis: Redis, prefix: string): Promise<void> {
+  const [seconds, micros] = await redis.time();
+  await redis.set(quoteKeys(prefix).version, `${seconds}${String(micros).padStart(6, '0')}`);
+}
+
+/**
+ * `haddock restore [id]`: asks `confirm` first (unless `--yes`), then restores
+ * after a safety backup of the current state. The library checks the file
+ * against its manifest first and refuses a damaged one before anything is
+ * touched; the services' cached catalogue is invalidated afterwards.
  */
 export async function restoreCommand(
   config: CliConfig,
@@ -73,12 +86,8 @@ export async function restoreCommand(
     );
     if (!ok) throw new CliError('restore cancelled', 1);
   }
-  const drilled = await verifyBackup(config.ops, manifest.id, options.onProgress);
-  if (drilled.verification?.ok !== true) {
-    throw new CliError(
-      `refusing to restore ${manifest.id}: its drill failed (${drilled.verification?.problems.join('; ') ?? 'no result'})`,
-      1,
-    );
-  }
-  return restoreBackup(config.ops, manifest.id, options.onProgress);
+  return restoreBackup(config.ops, manifest.id, {
+    onProgress: options.onProgress,
+    afterRestore: (redis) => invalidateQuotesCatalogue(redis, config.ops.redisKeyPrefix),
+  });
 }

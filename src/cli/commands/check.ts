@@ -29,7 +29,7 @@ export async function checkCommand(
 ): Promise<CheckReport> {
   const items = await Promise.all([
     guarded('services healthy', () => checkServices(config.gatewayUrl)),
-    guarded('redis reachable', () => checkRedis(config.ops.redisUrl)),
+    guarded('redis reachable', () => checkRedis(config.ops.redis)),
     guarded('disk space', () => checkDisk(config.repoRoot)),
     guarded('host memory', () => checkMemory()),
     guarded('error lines in logs (24 h)', async () =>

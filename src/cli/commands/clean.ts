@@ -35,7 +35,7 @@ async function oldRotatedLogs(dir: string, olderThan: Date): Promise<string[]> {
  * Redis fails the command before any file is removed.
  */
 export async function cleanCommand(config: CliConfig, dryRun: boolean, now = new Date()): Promise<CleanReport> {
-  return withRedis(config.ops.redisUrl, async (redis) => {
+  return withRedis(config.ops.redis, async (redis) => {
     const incidents = await new IncidentStore(redis, config.ops.redisKeyPrefix).deleteResolvedBefore(
       new Date(now.getTime() - config.incidentRetentionDays * 86_400_000),
       dryRun,

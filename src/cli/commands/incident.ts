@@ -5,7 +5,7 @@ import { withRedis } from '../redis.ts';
 
 /** An unknown id throws INCIDENT_NOT_FOUND from the store; the entry turns it into its exit status. */
 async function withIncidents<T>(config: CliConfig, work: (store: IncidentStore) => Promise<T>): Promise<T> {
-  return withRedis(config.ops.redisUrl, (redis) => work(new IncidentStore(redis, config.ops.redisKeyPrefix)));
+  return withRedis(config.ops.redis, (redis) => work(new IncidentStore(redis, config.ops.redisKeyPrefix)));
 }
 
 export function newIncident(

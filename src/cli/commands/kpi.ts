@@ -13,7 +13,7 @@ export async function kpiCommand(config: CliConfig, since: string, now = new Dat
   parseWindow(since);
   const prometheus = new PrometheusClient(config.prometheusUrl, 5_000);
   const reachable = await prometheus.ready();
-  return withRedis(config.ops.redisUrl, async (redis) =>
+  return withRedis(config.ops.redis, async (redis) =>
     buildScorecard({
       window: since,
       now,

@@ -31,7 +31,7 @@ export async function maintenanceStart(
 ): Promise<MaintenanceWindow> {
   const durationMs = parseDuration(input.for);
   const alertmanager = new AlertmanagerClient(config.alertmanagerUrl);
-  return withRedis(config.ops.redisUrl, (redis) =>
+  return withRedis(config.ops.redis, (redis) =>
     reachable(() =>
       startMaintenance(
         {
@@ -47,13 +47,13 @@ export async function maintenanceStart(
 
 export async function maintenanceEnd(config: CliConfig, id: string): Promise<MaintenanceWindow> {
   const alertmanager = new AlertmanagerClient(config.alertmanagerUrl);
-  return withRedis(config.ops.redisUrl, (redis) =>
+  return withRedis(config.ops.redis, (redis) =>
     reachable(() => endMaintenance({ store: new MaintenanceStore(redis, config.ops.redisKeyPrefix), alertmanager }, id)),
   );
 }
 
 export async function maintenanceList(config: CliConfig): Promise<MaintenanceWindow[]> {
-  return withRedis(config.ops.redisUrl, (redis) => new MaintenanceStore(redis, config.ops.redisKeyPrefix).list());
+  return withRedis(config.ops.redis, (redis) => new MaintenanceStore(redis, config.ops.redisKeyPrefix).list());
 }
 
 export async function alertTest(config: CliConfig, by: string): Promise<{ alertname: string; receivers: string[] }> {

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+
 /**
  * Environment parsing shared by every entry point. A `loadConfig(env)` built
  * on these readers reports every bad variable at once, then freezes.
@@ -177,15 +179,206 @@ export function readResourceConfig(reader: EnvReader): ResourceConfig {
   };
 }
 
+/**
+ * A value read from configuration that must never be shown: it prints, logs
+ * and serialises as `[redacted]`, so a config dump, a log line or an error
+ * that carries it cannot leak it. Only `reveal()` gives the value.
+ */
+export class Secret {
+  readonly #value: string;
+
+  constructor(value: string) {
+    this.#value = value;
+  }
+
+  /** The value itself, for the one place that sends it (a client's AUTH). */
+  reveal(): string {
+    return this.#value;
+  }
+
+  toString(): string {
+    return '[redacted]';
+  }
+
+  toJSON(): string {
+    return '[redacted]';
+  }
+
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return 'Secret([redacted])';
+  }
+}
+
+/** Reads the file a `<NAME>_FILE` variable names; replaced in tests. */
+export type FileReader = (path: string) => string;
+
+const readTextFile: FileReader = (path) => readFileSync(path, 'utf8');
+
+/**
+ * Reads a secret from `name`, or from the file `<name>_FILE` names (a mounted
+ * Kubernetes Secret), trimmed. Both set, an unreadable file or an empty file
+ * is a problem; the problem names the variable and the path, never the value.
+ */
+export function readSecret(reader: EnvReader, name: string, readFile: FileReader = readTextFile): Secret | undefined {
+  const direct = reader.raw(name);
+  const path = reader.raw(`${name}_FILE`);
+  if (direct !== undefined && path !== undefined) {
+    reader.problem(`${name} and ${name}_FILE are both set: keep one`);
+    return undefined;
+  }
+  if (direct !== undefined) return new Secret(direct);
+  if (path === undefined) return undefined;
+  let text: string;
+  try {
+    text = readFile(path).trim();
+  } catch (err) {
+    reader.problem(`${name}_FILE: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    return undefined;
+  }
+  if (text === '') {
+    reader.problem(`${name}_FILE: ${path} is empty`);
+    return undefined;
+  }
+  return new Secret(text);
+}
+
+/** A Redis server or Sentinel on the network. */
+export interface RedisAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+interface RedisConfigBase {
+  /** How long a service's command may take before it fails (and the request answers 503). */
+  readonly commandTimeoutMs: number;
+  /** REDIS_PASSWORD (or REDIS_PASSWORD_FILE), or the password REDIS_URL carried. */
+  readonly password: Secret | undefined;
+}
+
+/** One Redis at a fixed address: REDIS_URL. */
+export interface RedisUrlConfig extends RedisConfigBase {
+  readonly mode: 'url';
+  /** REDIS_URL without its password (moved to `password`), so the URL can be shown. */
+  readonly url: string;
+}
+
+/** A Sentinel-managed Redis: the clients ask the Sentinels where the primary is. */
+export interface RedisSentinelConfig extends RedisConfigBase {
+  readonly mode: 'sentinel';
+  /** REDIS_SENTINELS, in the order given. */
+  readonly sentinels: readonly RedisAddress[];
+  /** REDIS_MASTER_NAME: the name the Sentinels monitor the primary under. */
+  readonly masterName: string;
+  /** REDIS_SENTINEL_PASSWORD (or _FILE): the Sentinels' own password. */
+  readonly sentinelPassword: Secret | undefined;
+}
+
+/** The one Redis configuration every client of `src/lib/redis` is made from. */
+export type RedisConfig = RedisUrlConfig | RedisSentinelConfig;
+
+export interface RedisDefaults {
+  /** REDIS_URL when neither it nor REDIS_SENTINELS is set. */
+  readonly url: string;
+  /** Reads the `_FILE` variables' files (default: the file system). */
+  readonly readFile?: FileReader;
+}
+
+export const DEFAULT_REDIS_MASTER_NAME = 'haddock';
+
+/**
+ * A URL-mode configuration from a bare URL, its password moved out of the URL
+ * into a `Secret`. For callers handed a URL rather than an environment
+ * (tests, tools); `readRedisConfig` builds the same from REDIS_URL.
+ */
+export function redisUrlConfig(url: string, options: { commandTimeoutMs?: number; password?: Secret } = {}): RedisUrlConfig {
+  let shown = url;
+  let password = options.password;
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') {
+      password ??= new Secret(decodeURIComponent(parsed.password));
+      parsed.password = '';
+      shown = parsed.toString();
+    }
+  } catch {
+    // An invalid URL is reported by the reader; the client will fail on it.
+  }
+  return Object.freeze({ mode: 'url', url: shown, password, commandTimeoutMs: options.commandTimeoutMs ?? 500 });
+}
+
+function parseSentinels(reader: EnvReader, raw: string): RedisAddress[] {
+  const addresses: RedisAddress[] = [];
+  const items = raw
+    .split(',')
+    .map((part) => part.trim())
+    .filter((item) => item !== '');
+  if (items.length === 0) reader.problem('REDIS_SENTINELS names no Sentinel');
+  for (const item of items) {
+    const match = /^\[([0-9A-Fa-f:.]+)\]:(\d{1,5})$/.exec(item) ?? /^([^\s:[\]]+):(\d{1,5})$/.exec(item);
+    const port = Number(match?.[2]);
+    if (match?.[1] === undefined || port < 1 || port > 65_535) {
+      reader.problem(`REDIS_SENTINELS must be a comma-separated list of host:port, got "${item}"`);
+      continue;
+    }
+    addresses.push({ host: match[1], port });
+  }
+  return addresses;
+}
+
+/**
+ * Reads the Redis connection: REDIS_URL, or a Sentinel-managed Redis with
+ * REDIS_SENTINELS, REDIS_MASTER_NAME and REDIS_SENTINEL_PASSWORD(_FILE);
+ * REDIS_PASSWORD(_FILE) and REDIS_COMMAND_TIMEOUT_MS for both. Problems go to
+ * `reader`, reported with the rest of the configuration by `done()`.
+ */
+export function readRedisConfig(reader: EnvReader, defaults: RedisDefaults): RedisConfig {
+  const readFile = defaults.readFile ?? readTextFile;
+  const commandTimeoutMs = reader.int('REDIS_COMMAND_TIMEOUT_MS', 500, 50, 10_000);
+  const password = readSecret(reader, 'REDIS_PASSWORD', readFile);
+  const sentinelsRaw = reader.raw('REDIS_SENTINELS');
+  if (sentinelsRaw === undefined) {
+    if (reader.raw('REDIS_SENTINEL_PASSWORD') !== undefined || reader.raw('REDIS_SENTINEL_PASSWORD_FILE') !== undefined) {
+      reader.problem('REDIS_SENTINEL_PASSWORD is set but REDIS_SENTINELS is not');
+    }
+    const url = reader.url('REDIS_URL', defaults.url, ['redis:', 'rediss:']);
+    const withoutPassword = redisUrlConfig(url, { commandTimeoutMs });
+    if (password !== undefined && withoutPassword.password !== undefined) {
+      reader.problem('REDIS_URL carries a password and REDIS_PASSWORD is set: keep one');
+    }
+    return password === undefined ? withoutPassword : Object.freeze({ ...withoutPassword, password });
+  }
+  if (reader.raw('REDIS_URL') !== undefined) reader.problem('REDIS_URL and REDIS_SENTINELS are both set: keep one');
+  const masterName = reader.string('REDIS_MASTER_NAME', DEFAULT_REDIS_MASTER_NAME);
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(masterName)) {
+    reader.problem('REDIS_MASTER_NAME may hold only letters, digits and . _ - (at most 64)');
+  }
+  return Object.freeze({
+    mode: 'sentinel',
+    sentinels: Object.freeze(parseSentinels(reader, sentinelsRaw)),
+    masterName,
+    password,
+    sentinelPassword: readSecret(reader, 'REDIS_SENTINEL_PASSWORD', readFile),
+    commandTimeoutMs,
+  });
+}
+
+/** Reads REDIS_KEY_PREFIX, the namespace of every key the platform writes. */
+export function readRedisKeyPrefix(reader: EnvReader): string {
+  const prefix = reader.string('REDIS_KEY_PREFIX', 'haddock:');
+  if (!/^[A-Za-z0-9:_.-]{1,64}$/.test(prefix)) {
+    reader.problem('REDIS_KEY_PREFIX may hold only letters, digits and : _ . - (at most 64)');
+  }
+  return prefix;
+}
+
 /** What every service reads: Redis, HTTP, security, logging. */
 export interface ServiceConfig extends LogConfig, ResourceConfig {
   readonly serviceName: string;
   readonly nodeEnv: string;
   readonly host: string;
   readonly port: number;
-  readonly redisUrl: string;
+  readonly redis: RedisConfig;
   readonly redisKeyPrefix: string;
-  readonly redisCommandTimeoutMs: number;
   readonly adminKeys: readonly string[];
   /** True when ADMIN_KEY was unset and the local default is in force. */
   readonly adminKeyIsDefault: boolean;
@@ -234,18 +427,14 @@ export function readServiceConfig(reader: EnvReader, serviceName: string, defaul
   const nodeEnv = reader.string('NODE_ENV', 'development');
   const admin = parseAdminKeys(reader, nodeEnv);
   const log = readLogConfig(reader);
-  const prefix = reader.string('REDIS_KEY_PREFIX', 'haddock:');
-  if (!/^[A-Za-z0-9:_.-]{1,64}$/.test(prefix)) {
-    reader.problem('REDIS_KEY_PREFIX may hold only letters, digits and : _ . - (at most 64)');
-  }
+  const prefix = readRedisKeyPrefix(reader);
   return {
     serviceName,
     nodeEnv,
     host: reader.string('HOST', '0.0.0.0'),
     port: reader.port('PORT', defaultPort),
-    redisUrl: reader.url('REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
+    redis: readRedisConfig(reader, { url: 'redis://127.0.0.1:6379' }),
     redisKeyPrefix: prefix,
-    redisCommandTimeoutMs: reader.int('REDIS_COMMAND_TIMEOUT_MS', 500, 50, 10_000),
     adminKeys: admin.keys,
     adminKeyIsDefault: admin.isDefault,
     tokenTtlSeconds: reader.int('TOKEN_TTL_SECONDS', 86_400, 60, 31_536_000),

@@ -1,4 +1,5 @@
-import { type Command, Redis } from 'ioredis';
+import { type Command, type RedisOptions as IORedisOptions, Redis } from 'ioredis';
+import type { RedisAddress, RedisConfig, RedisSentinelConfig, Secret } from '../config/index.ts';
 import { AppError } from '../errors/index.ts';
 
 export { Redis };
@@ -6,9 +7,8 @@ export { Redis };
 /** Told of every command once it settles: its lowercased name, round trip in seconds, and whether it failed. */
 export type CommandObserver = (command: string, seconds: number, failed: boolean) => void;
 
-export interface RedisOptions {
-  readonly url: string;
-  readonly commandTimeoutMs: number;
+/** What a service's client adds to the configuration. */
+export interface ServiceRedisOptions {
   /** Name shown by CLIENT LIST, to tell the services apart on a shared Redis. */
   readonly connectionName?: string;
   /** Do not connect until the first command (for documentation-only apps). */
@@ -17,25 +17,161 @@ export interface RedisOptions {
   readonly onCommand?: CommandObserver;
 }
 
+/** What a one-shot tool's client (CLI, checks, backups) adds to the configuration. */
+export interface ToolRedisOptions {
+  readonly connectionName?: string;
+  /** How long connecting (through the Sentinels, when configured) may take. */
+  readonly connectTimeoutMs?: number;
+}
+
+/** What a client of one server at a fixed address (a drill's throwaway server, a probe) adds. */
+export interface DirectRedisOptions {
+  /** Default 2 s. */
+  readonly connectTimeoutMs?: number;
+  /** Unset: none (a drill's inventory of a large backup may take long). */
+  readonly commandTimeoutMs?: number;
+  readonly password?: Secret;
+}
+
 /**
- * Creates a client tuned to fail fast: no offline queue, so a request made
- * while Redis is down fails at once instead of waiting; a command timeout so a
- * stalled Redis cannot hang a request; reconnection forever with capped backoff.
+ * A demoted primary answers writes with READONLY: dropping the connection
+ * makes the client ask the Sentinels again and land on the new primary. The
+ * command that met it still fails (`true`, not 2 = resend), so its request
+ * answers 503 rather than waiting; the next one reaches the new primary.
  */
-export function createRedis(options: RedisOptions): Redis {
-  const redis = new Redis(options.url, {
+function reconnectOnReadonly(err: Error): boolean {
+  return err.message.startsWith('READONLY');
+}
+
+/** The connection part of ioredis's options: where Redis is and how to authenticate. */
+function connectionOptions(config: RedisConfig): IORedisOptions {
+  const password = config.password?.reveal();
+  if (config.mode === 'url') return password === undefined ? {} : { password };
+  return sentinelOptions(config, password);
+}
+
+function sentinelOptions(config: RedisSentinelConfig, password: string | undefined): IORedisOptions {
+  return {
+    sentinels: config.sentinels.map(({ host, port }) => ({ host, port })),
+    name: config.masterName,
+    role: 'master',
+    ...(password === undefined ? {} : { password }),
+    ...(config.sentinelPassword === undefined ? {} : { sentinelPassword: config.sentinelPassword.reveal() }),
+  };
+}
+
+function make(config: RedisConfig, options: IORedisOptions): Redis {
+  const connection = { ...connectionOptions(config), ...options };
+  return config.mode === 'url' ? new Redis(config.url, connection) : new Redis(connection);
+}
+
+/**
+ * Creates a service's client, tuned to fail fast: no offline queue, so a
+ * request made while Redis is down fails at once instead of waiting; a command
+ * timeout so a stalled Redis cannot hang a request; reconnection forever with
+ * capped backoff. Under Sentinel it finds the primary through the Sentinels,
+ * follows a failover (their `+switch-master` message, or a READONLY answer)
+ * and keeps asking them while none answers.
+ */
+export function createRedis(config: RedisConfig, options: ServiceRedisOptions = {}): Redis {
+  const backoff = (attempt: number) => Math.min(100 * 2 ** attempt, 2_000);
+  const redis = make(config, {
     lazyConnect: options.lazy ?? false,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
-    commandTimeout: options.commandTimeoutMs,
+    commandTimeout: config.commandTimeoutMs,
     connectTimeout: 2_000,
     connectionName: options.connectionName,
     // CLIENT SETINFO fails on Redis < 7.2 at every connection: noise in the error counter, and the name says enough.
     disableClientInfo: true,
-    retryStrategy: (attempt) => Math.min(100 * 2 ** attempt, 2_000),
+    retryStrategy: backoff,
+    reconnectOnError: reconnectOnReadonly,
+    ...(config.mode === 'sentinel' ? { sentinelRetryStrategy: backoff, failoverDetector: true } : {}),
   });
   if (options.onCommand !== undefined) observeCommands(redis, options.onCommand);
   return redis;
+}
+
+/**
+ * Creates a one-shot tool's client: it connects when asked (`connect()` or
+ * the first command) and never retries, so an unreachable Redis (or no
+ * Sentinel answering) is an error at once rather than a wait.
+ */
+export function createToolRedis(config: RedisConfig, options: ToolRedisOptions = {}): Redis {
+  return make(config, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    connectTimeout: options.connectTimeoutMs ?? 3_000,
+    connectionName: options.connectionName,
+    retryStrategy: () => null,
+    reconnectOnError: reconnectOnReadonly,
+    ...(config.mode === 'sentinel' ? { sentinelRetryStrategy: () => null } : {}),
+  });
+}
+
+/**
+ * Creates a client of one server at a fixed address, never through Sentinel:
+ * the restore drills' throwaway servers, the runner's probe of the Redis it
+ * started, a Sentinel itself. Lazy, no offline queue, no retry.
+ */
+export function createDirectRedis(address: RedisAddress, options: DirectRedisOptions = {}): Redis {
+  return new Redis({
+    host: address.host,
+    port: address.port,
+    ...(options.password === undefined ? {} : { password: options.password.reveal() }),
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    connectTimeout: options.connectTimeoutMs ?? 2_000,
+    commandTimeout: options.commandTimeoutMs,
+    retryStrategy: () => null,
+  });
+}
+
+/**
+ * Where the primary is now: REDIS_URL's address, or the answer of the first
+ * Sentinel that knows the master name (`SENTINEL get-master-addr-by-name`).
+ * For what cannot go through a client (the backup's replication stream).
+ */
+export async function findPrimary(config: RedisConfig, timeoutMs = 3_000): Promise<RedisAddress> {
+  if (config.mode === 'url') {
+    const url = new URL(config.url);
+    return { host: url.hostname.replace(/^\[(.*)\]$/, '$1') || '127.0.0.1', port: Number(url.port || 6379) };
+  }
+  const failures: string[] = [];
+  for (const sentinel of config.sentinels) {
+    const client = createDirectRedis(sentinel, {
+      connectTimeoutMs: timeoutMs,
+      commandTimeoutMs: timeoutMs,
+      password: config.sentinelPassword,
+    });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      const answer = (await client.call('SENTINEL', 'get-master-addr-by-name', config.masterName)) as [string, string] | null;
+      if (answer !== null && answer.length === 2) return { host: answer[0], port: Number(answer[1]) };
+      failures.push(`${sentinel.host}:${sentinel.port} does not know "${config.masterName}"`);
+    } catch (err) {
+      failures.push(`${sentinel.host}:${sentinel.port}: ${(err as Error).message}`);
+    } finally {
+      client.disconnect();
+    }
+  }
+  throw new Error(`no Sentinel gave the primary of "${config.masterName}" (${failures.join('; ')})`);
+}
+
+/** `127.0.0.1:6379`, or `primary "haddock" via sentinels a:26379,b:26379`: never a password. */
+export function describeRedis(config: RedisConfig): string {
+  if (config.mode === 'sentinel') {
+    const list = config.sentinels.map(({ host, port }) => `${host}:${port}`).join(',');
+    return `primary "${config.masterName}" via sentinels ${list}`;
+  }
+  try {
+    const url = new URL(config.url);
+    return `${url.hostname}:${url.port || 6379}`;
+  } catch {
+    return 'an invalid REDIS_URL';
+  }
 }
 
 /**
@@ -73,6 +209,9 @@ const UNAVAILABLE_PATTERNS = [
   /LOADING/,
   /MaxRetriesPerRequest/i,
   /Reached the max retries/i,
+  // A demoted primary during a Sentinel failover: the client is reconnecting to the new one.
+  /^READONLY/,
+  /All sentinels are unreachable/i,
 ];
 
 /** True when an error means Redis cannot be reached right now (answer 503, not 500). */

@@ -61,9 +61,7 @@ export async function buildService(
   });
   const app = await createServiceApp({ config, logger: options.logger, logStream: options.logStream, metrics });
   const redisMetrics = createRedisMetrics(metrics);
-  const redis = createRedis({
-    url: config.redisUrl,
-    commandTimeoutMs: config.redisCommandTimeoutMs,
+  const redis = createRedis(config.redis, {
     connectionName: `haddock-${config.serviceName}`,
     lazy: options.docsOnly,
     onCommand: redisMetrics.observe,

@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import type { RedisConfig } from '../../lib/config/index.ts';
 import { appError } from '../../lib/errors/index.ts';
-import { quoteKeys } from '../../services/quotes/quote-store.ts';
+import { createToolRedis, findPrimary, type Redis } from '../../lib/redis/index.ts';
 import type { OpsConfig } from '../config.ts';
 import { diffInventories, type Inventory, takeInventory } from './inventory.ts';
 import { downloadRdb } from './rdb-stream.ts';
@@ -40,10 +40,20 @@ export interface Verification {
 
 export type Progress = (stage: string, done: number, total: number | null) => void;
 
-/** `redis://:secret@host:6379/0` → `host:6379` — manifests and logs never carry a password. */
-export function describeSource(url: string): string {
-  const parsed = new URL(url);
-  return `${parsed.hostname}:${parsed.port || 6379}`;
+/** A restore refused before anything was touched: the file does not match its manifest. */
+function drillFailed(id: string, problems: readonly string[]) {
+  return appError('BACKUP_DRILL_FAILED', { detail: `refusing to restore ${id}: its drill failed (${problems.join('; ')})` });
+}
+
+/** REDIS_URL's ACL user, for the replication stream's AUTH (Sentinel mode uses the default user). */
+function usernameOf(redis: RedisConfig): string | undefined {
+  if (redis.mode !== 'url') return undefined;
+  try {
+    const user = decodeURIComponent(new URL(redis.url).username);
+    return user === '' ? undefined : user;
+  } catch {
+    return undefined;
+  }
 }
 
 function backupId(now: Date, kind: BackupManifest['kind']): string {
@@ -83,7 +93,8 @@ export async function takeBackup(
   const id = backupId(options.now ?? new Date(), kind);
   const file = `${id}.rdb`;
   const path = join(config.backupDir, file);
-  const redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+  const redis = createToolRedis(config.redis);
+  redis.on('error', () => undefined);
   let version: string;
   try {
     await redis.connect();
@@ -91,9 +102,16 @@ export async function takeBackup(
   } finally {
     redis.disconnect();
   }
+  // Asked now, not remembered: after a Sentinel failover the snapshot must come from the new primary.
+  const primary = await findPrimary(config.redis);
   try {
     const transfer = await downloadRdb(
-      { url: config.redisUrl, onProgress: (done, total) => options.onProgress?.('download', done, total) },
+      {
+        address: primary,
+        username: usernameOf(config.redis),
+        password: config.redis.password,
+        onProgress: (done, total) => options.onProgress?.('download', done, total),
+      },
       `${path}.partial`,
     );
     await rename(`${path}.partial`, path);
@@ -104,7 +122,7 @@ export async function takeBackup(
       file,
       created_at: (options.now ?? new Date()).toISOString(),
       kind,
-      source: describeSource(config.redisUrl),
+      source: `${primary.host}:${primary.port}`,
       redis_version: version,
       prefix: config.redisKeyPrefix,
       bytes: transfer.bytes,
@@ -169,29 +187,13 @@ export async function findBackup(config: OpsConfig, id: string | undefined): Pro
 export async function verifyBackup(config: OpsConfig, id?: string, onProgress?: Progress): Promise<BackupManifest> {
   const manifest = await findBackup(config, id);
   const started = performance.now();
-  const problems: string[] = [];
   const path = join(config.backupDir, manifest.file);
   onProgress?.('checksum', 0, null);
-  const size = await stat(path).then(
-    (s) => s.size,
-    () => -1,
-  );
-  if (size < 0) problems.push(`file ${manifest.file} is missing`);
-  else {
-    if (size !== manifest.bytes) problems.push(`size ${size} differs from the manifest's ${manifest.bytes}`);
-    const sha = await sha256File(path);
-    if (sha !== manifest.sha256) problems.push('SHA-256 differs from the manifest: the file is damaged');
-  }
+  const problems = await checkFile(path, manifest);
   if (problems.length === 0) {
     onProgress?.('drill', 0, null);
     try {
-      const inventory = await inventoryOf(path, config);
-      for (const type of new Set([...Object.keys(inventory.byType), ...Object.keys(manifest.keys.by_type)])) {
-        const found = inventory.byType[type] ?? 0;
-        const expected = manifest.keys.by_type[type] ?? 0;
-        if (found !== expected) problems.push(`${type} keys: ${found} loaded, ${expected} in the manifest`);
-      }
-      if (inventory.contentDigest !== manifest.content_digest) problems.push('content digest differs from the manifest');
+      problems.push(...compareWithManifest(await inventoryOf(path, config), manifest));
     } catch (err) {
       problems.push(`the throwaway server could not load it: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -207,6 +209,34 @@ export async function verifyBackup(config: OpsConfig, id?: string, onProgress?: 
   };
   await writeManifest(config.backupDir, verified);
   return verified;
+}
+
+/** What is wrong with a backup file by its manifest's size and SHA-256: nothing when empty. */
+async function checkFile(path: string, manifest: BackupManifest): Promise<string[]> {
+  const problems: string[] = [];
+  const size = await stat(path).then(
+    (s) => s.size,
+    () => -1,
+  );
+  if (size < 0) problems.push(`file ${manifest.file} is missing`);
+  else {
+    if (size !== manifest.bytes) problems.push(`size ${size} differs from the manifest's ${manifest.bytes}`);
+    const sha = await sha256File(path);
+    if (sha !== manifest.sha256) problems.push('SHA-256 differs from the manifest: the file is damaged');
+  }
+  return problems;
+}
+
+/** What differs between a loaded backup and its manifest: key counts per type, content digest. */
+function compareWithManifest(inventory: Inventory, manifest: BackupManifest): string[] {
+  const problems: string[] = [];
+  for (const type of new Set([...Object.keys(inventory.byType), ...Object.keys(manifest.keys.by_type)])) {
+    const found = inventory.byType[type] ?? 0;
+    const expected = manifest.keys.by_type[type] ?? 0;
+    if (found !== expected) problems.push(`${type} keys: ${found} loaded, ${expected} in the manifest`);
+  }
+  if (inventory.contentDigest !== manifest.content_digest) problems.push('content digest differs from the manifest');
+  return problems;
 }
 
 export interface PrunePlan {
@@ -257,27 +287,54 @@ export interface RestoreReport {
   readonly changed: number;
   readonly removed: number;
   readonly unchanged: number;
+  /** Keys under the prefix once the backup is back, before `afterRestore`: the manifest's total. */
   readonly keys_after: number;
   readonly duration_ms: number;
 }
 
+export interface RestoreOptions {
+  readonly onProgress?: Progress;
+  /**
+   * Runs on the live Redis once the keys are back, before the client closes:
+   * the entry point's invalidation of what the services cached (the quotes
+   * catalogue version), which this library does not know about.
+   */
+  readonly afterRestore?: (redis: Redis) => Promise<void>;
+}
+
 /**
  * Puts a backup back into the live Redis, for the platform's keys only (other
- * tenants of a shared Redis are untouched): a safety backup of the current
- * state first, then every key of the backup restored with its TTL, and keys
- * the backup did not have removed. Finally the quotes catalogue version is
- * moved forward so every service drops its cached copy.
+ * tenants of a shared Redis are untouched). The backup is checked first (size
+ * and SHA-256, then loaded into a throwaway server and compared with its
+ * manifest): a damaged one is refused (BACKUP_DRILL_FAILED) before
+ * anything is touched. Then a safety backup of the current state, every key
+ * of the backup restored with its TTL, keys the backup did not have removed,
+ * and finally `afterRestore`.
  */
-export async function restoreBackup(config: OpsConfig, id: string | undefined, onProgress?: Progress): Promise<RestoreReport> {
+export async function restoreBackup(
+  config: OpsConfig,
+  id: string | undefined,
+  options: RestoreOptions = {},
+): Promise<RestoreReport> {
+  const { onProgress } = options;
   const started = performance.now();
   const manifest = await findBackup(config, id);
-  const safety = await takeBackup(config, { kind: 'pre-restore', onProgress });
-  const scratch = await startScratchRedis(join(config.backupDir, manifest.file), config.redisServer);
-  const live = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  const path = join(config.backupDir, manifest.file);
+  onProgress?.('checksum', 0, null);
+  const damaged = await checkFile(path, manifest);
+  if (damaged.length > 0) throw drillFailed(manifest.id, damaged);
+  onProgress?.('drill', 0, null);
+  const scratch = await startScratchRedis(path, config.redisServer);
+  let live: Redis | undefined;
   try {
+    const wanted = await takeInventory(scratch.client, config.redisKeyPrefix);
+    const mismatch = compareWithManifest(wanted, manifest);
+    if (mismatch.length > 0) throw drillFailed(manifest.id, mismatch);
+    const safety = await takeBackup(config, { kind: 'pre-restore', onProgress });
+    live = createToolRedis(config.redis);
+    live.on('error', () => undefined);
     await live.connect();
     const before = await takeInventory(live, config.redisKeyPrefix);
-    const wanted = await takeInventory(scratch.client, config.redisKeyPrefix);
     const diff = diffInventories(before, wanted);
     const keys = [...wanted.keys.keys()];
     for (let i = 0; i < keys.length; i += 200) {
@@ -302,8 +359,9 @@ export async function restoreBackup(config: OpsConfig, id: string | undefined, o
     }
     const stale = [...before.keys.keys()].filter((k) => !wanted.keys.has(k));
     if (stale.length > 0) await live.del(...stale);
-    await bumpCatalogueVersion(live, config.redisKeyPrefix);
+    // Counted before the hook: what it adds (a version key the backup lacked) is not restored data.
     const after = await takeInventory(live, config.redisKeyPrefix);
+    await options.afterRestore?.(live);
     return {
       restored: manifest.id,
       safety_backup: safety.id,
@@ -312,17 +370,7 @@ export async function restoreBackup(config: OpsConfig, id: string | undefined, o
       duration_ms: Math.round(performance.now() - started),
     };
   } finally {
-    live.disconnect();
+    live?.disconnect();
     await scratch.stop();
   }
-}
-
-/**
- * Sets the quotes version past every value it had (server clock, µs): services
- * compare versions for equality, and a restored older value could otherwise
- * match a copy they cached before.
- */
-async function bumpCatalogueVersion(redis: Redis, prefix: string): Promise<void> {
-  const [seconds, micros] = await redis.time();
-  await redis.set(quoteKeys(prefix).version, `${seconds}${String(micros).padStart(6, '0')}`);
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import type { RedisAddress, Secret } from '../../lib/config/index.ts';
 
 export interface RdbTransfer {
   readonly bytes: number;
@@ -8,7 +9,11 @@ export interface RdbTransfer {
 }
 
 export interface RdbOptions {
-  readonly url: string;
+  /** The primary to stream from (under Sentinel, the one the Sentinels name now). */
+  readonly address: RedisAddress;
+  /** An ACL user (REDIS_URL's); the default user when unset. */
+  readonly username?: string;
+  readonly password?: Secret;
   /** Called as bytes arrive, for a progress bar. `total` is null for a diskless (streamed) transfer. */
   readonly onProgress?: (received: number, total: number | null) => void;
   readonly timeoutMs?: number;
@@ -24,8 +29,7 @@ const EOF_MARK_LENGTH = 40;
  * from the server's filesystem, so it works from any pod that reaches Redis.
  */
 export async function downloadRdb(options: RdbOptions, destination: string): Promise<RdbTransfer> {
-  const url = new URL(options.url);
-  const socket = connect({ host: url.hostname || '127.0.0.1', port: Number(url.port || 6379) });
+  const socket = connect({ host: options.address.host, port: options.address.port });
   const file = createWriteStream(destination);
   const hash = createHash('sha256');
   const timeoutMs = options.timeoutMs ?? 300_000;
@@ -33,13 +37,13 @@ export async function downloadRdb(options: RdbOptions, destination: string): Pro
   try {
     await once(socket, 'connect');
     socket.setTimeout(timeoutMs);
-    const password = decodeURIComponent(url.password);
-    const user = decodeURIComponent(url.username);
-    if (password) {
+    const password = options.password?.reveal();
+    const user = options.username;
+    if (password !== undefined) {
       socket.write(command(user ? ['AUTH', user, password] : ['AUTH', password]));
     }
     socket.write(command(['SYNC']));
-    return await receive(socket, Boolean(password), hash, file, options.onProgress);
+    return await receive(socket, password !== undefined, hash, file, options.onProgress);
   } finally {
     socket.destroy();
     await new Promise<void>((resolve) => file.end(resolve));

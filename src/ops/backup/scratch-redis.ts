@@ -2,8 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { freePort } from '../../lib/net/index.ts';
+import { createDirectRedis, type Redis } from '../../lib/redis/index.ts';
 
 export const REDIS_SERVER_MISSING =
   'redis-server is needed to read a backup (restore drills load it into a throwaway server). Install it with: apt-get update && apt-get install -y redis-server';
@@ -38,7 +38,7 @@ export async function startScratchRedis(rdbFile: string, redisServer = 'redis-se
     }
     await rm(dir, { recursive: true, force: true });
   };
-  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const client = createDirectRedis({ host: '127.0.0.1', port });
   try {
     const deadline = Date.now() + 30_000;
     for (;;) {

@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process';
 import { statfs } from 'node:fs/promises';
 import { freemem, totalmem } from 'node:os';
-import { Redis } from 'ioredis';
+import type { RedisConfig } from '../../lib/config/index.ts';
+import { createToolRedis } from '../../lib/redis/index.ts';
 import type { BackupManifest } from '../backup/index.ts';
 import { checkHealth } from '../health/index.ts';
 import { backupKpis } from '../kpi/index.ts';
@@ -36,8 +37,8 @@ export async function checkServices(gatewayUrl: string): Promise<CheckItem> {
   };
 }
 
-export async function checkRedis(url: string): Promise<CheckItem> {
-  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 2_000 });
+export async function checkRedis(config: RedisConfig): Promise<CheckItem> {
+  const redis = createToolRedis(config, { connectTimeoutMs: 2_000 });
   redis.on('error', () => undefined);
   try {
     await redis.connect();

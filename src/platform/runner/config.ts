@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, type Env, EnvReader } from '../../lib/config/index.ts';
+import { ConfigError, type Env, EnvReader, type RedisConfig, readRedisConfig } from '../../lib/config/index.ts';
 import { enabledAlertChannels } from '../monitoring-config/index.ts';
 
 export interface PlatformPorts {
@@ -13,7 +13,7 @@ export interface PlatformPorts {
   readonly search: number;
   /** The operations service (incidents, KPIs, scheduled backups; Alertmanager's receiver). */
   readonly ops: number;
-  /** The private redis-server's port (unused when REDIS_URL is set). */
+  /** The private redis-server's port (unused when REDIS_URL or REDIS_SENTINELS is set). */
   readonly redis: number;
   /** The local webhook receiver of Alertmanager. */
   readonly alertSink: number;
@@ -52,7 +52,9 @@ export interface RunnerConfig {
   /** The interface of the gateway's metrics listener. */
   readonly gatewayMetricsHost: string;
   readonly ports: PlatformPorts;
-  /** An external Redis; when undefined the runner starts a private redis-server. */
+  /** An external Redis (REDIS_URL or REDIS_SENTINELS); when undefined the runner starts a private redis-server. */
+  readonly redis: RedisConfig | undefined;
+  /** REDIS_URL as given (password included), handed to the children; undefined under Sentinel or a private Redis. */
   readonly redisUrl: string | undefined;
   /**
    * The private Redis's memory ceiling (`maxmemory`, policy `noeviction`: a full
@@ -116,7 +118,10 @@ export function loadConfig(env: Env): RunnerConfig {
   const reader = new EnvReader(env);
   const home = resolve(reader.string('HADDOCK_HOME', DEFAULT_HOME));
   const varDir = resolve(reader.string('HADDOCK_VAR_DIR', join(home, 'var')));
-  const redisUrl = reader.raw('REDIS_URL') === undefined ? undefined : reader.url('REDIS_URL', '', ['redis:', 'rediss:']);
+  const external = reader.raw('REDIS_URL') !== undefined || reader.raw('REDIS_SENTINELS') !== undefined;
+  // Checked here with the rest (both set, a bad Sentinel list, a missing password file), not by each child in turn.
+  const redis = external ? readRedisConfig(reader, { url: '' }) : undefined;
+  const redisUrl = redis?.mode === 'url' ? reader.raw('REDIS_URL') : undefined;
   const mode = reader.oneOf<MonitoringMode>('MONITORING', 'auto', ['auto', 'on', 'off']);
   const profile = reader.oneOf<MonitoringProfile>('MONITORING_PROFILE', 'production', ['production', 'test']);
   // Port 0 is refused: the runner must know each port to probe it and hand it to the gateway.
@@ -134,7 +139,7 @@ export function loadConfig(env: Env): RunnerConfig {
     alertmanager: port('alertmanager', 9093),
   });
   const unused = new Set<keyof PlatformPorts>();
-  if (redisUrl !== undefined) unused.add('redis');
+  if (redis !== undefined) unused.add('redis');
   if (mode === 'off') {
     unused.add('prometheus');
     unused.add('alertmanager');
@@ -161,6 +166,7 @@ export function loadConfig(env: Env): RunnerConfig {
     host: reader.string('HOST', '127.0.0.1'),
     gatewayMetricsHost: reader.string('GATEWAY_METRICS_HOST', '127.0.0.1'),
     ports,
+    redis,
     redisUrl,
     redisMaxmemory: redisMaxmemory(reader),
     alertWebhookToken: reader.string('ALERT_WEBHOOK_TOKEN', randomBytes(24).toString('base64url')),

@@ -29,7 +29,7 @@ export type PlatformEvent = SupervisorEvent | { readonly type: 'notice'; readonl
 
 /** The executables the runner starts besides node; undefined means "not started". */
 export interface PlatformBinaries extends MonitoringBinaries {
-  /** The private Redis; undefined when REDIS_URL names an existing one. */
+  /** The private Redis; undefined when REDIS_URL or REDIS_SENTINELS names an existing one. */
   readonly redisServer: string | undefined;
 }
 
@@ -76,11 +76,18 @@ function platformUrls(config: RunnerConfig, binaries: MonitoringBinaries): Platf
     quotes: base(config.ports.quotes),
     search: base(config.ports.search),
     ops: base(config.ports.ops),
-    redis: config.redisUrl ?? `redis://127.0.0.1:${config.ports.redis}`,
+    redis: config.redisUrl ?? sentinelUrl(config) ?? `redis://127.0.0.1:${config.ports.redis}`,
     alertSink: loopback(config.ports.alertSink),
     ...(binaries.prometheus === undefined ? {} : { prometheus: loopback(config.ports.prometheus) }),
     ...(binaries.alertmanager === undefined ? {} : { alertmanager: loopback(config.ports.alertmanager) }),
   };
+}
+
+/** `redis+sentinel://h1:26379,h2:26379/haddock`, to show which Sentinels the children ask; never a password. */
+function sentinelUrl(config: RunnerConfig): string | undefined {
+  if (config.redis?.mode !== 'sentinel') return undefined;
+  const list = config.redis.sentinels.map(({ host, port }) => `${host}:${port}`).join(',');
+  return `redis+sentinel://${list}/${config.redis.masterName}`;
 }
 
 /**
@@ -97,7 +104,8 @@ export function platformChildren(config: RunnerConfig, binaries: PlatformBinarie
   const env: Record<string, string | undefined> = {
     ...config.env,
     HOST: config.host,
-    REDIS_URL: urls.redis,
+    // Under Sentinel the children read REDIS_SENTINELS (passed through): a REDIS_URL beside it is refused.
+    REDIS_URL: config.redis?.mode === 'sentinel' ? undefined : urls.redis,
     GATEWAY_PORT: String(config.ports.gateway),
     GATEWAY_METRICS_PORT: String(config.ports.gatewayMetrics),
     GATEWAY_METRICS_HOST: config.gatewayMetricsHost,
@@ -245,14 +253,14 @@ function lockVarDir(runDir: string, varDir: string): () => void {
 
 /**
  * Starts the platform on this machine: a private redis-server (unless
- * REDIS_URL is set), the three services, the gateway, the alert sink and,
+ * REDIS_URL or REDIS_SENTINELS is set), the three services, the gateway, the alert sink and,
  * by MONITORING, Alertmanager and Prometheus, each supervised and restarted
  * with backoff, and resolves once every one answers its probe.
  * On any failure, everything started is stopped before the promise rejects.
  */
 export async function startPlatform(config: RunnerConfig, options: StartOptions = {}): Promise<PlatformHandle> {
   let redisServer: string | undefined;
-  if (config.redisUrl === undefined) {
+  if (config.redis === undefined) {
     redisServer = findExecutable('redis-server', config.env.PATH);
     if (redisServer === undefined) throw new PlatformError(REDIS_MISSING_MESSAGE);
   }

@@ -1,5 +1,5 @@
 import { createServer } from 'node:net';
-import { Redis } from 'ioredis';
+import { createDirectRedis } from '../../lib/redis/index.ts';
 import type { Probe } from './child.ts';
 import { PlatformError } from './errors.ts';
 
@@ -24,16 +24,7 @@ export function httpProbe(url: string): Probe {
  */
 export function redisProbe(host: string, port: number): Probe {
   return async (pid) => {
-    const redis = new Redis({
-      host,
-      port,
-      lazyConnect: true,
-      connectTimeout: 1_000,
-      commandTimeout: 1_000,
-      maxRetriesPerRequest: 0,
-      enableOfflineQueue: false,
-      retryStrategy: () => null,
-    });
+    const redis = createDirectRedis({ host, port }, { connectTimeoutMs: 1_000, commandTimeoutMs: 1_000 });
     redis.on('error', () => {});
     try {
       await redis.connect();

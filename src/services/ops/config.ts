@@ -1,5 +1,5 @@
 import { type Env, EnvReader, readServiceConfig, type ServiceConfig } from '../../lib/config/index.ts';
-import { loadOpsConfig, type OpsConfig } from '../../ops/config.ts';
+import { type OpsConfig, readOpsConfig } from '../../ops/config.ts';
 import { parseCron } from '../../ops/schedule/cron.ts';
 
 export interface OpsServiceConfig extends ServiceConfig {
@@ -16,6 +16,8 @@ export interface OpsServiceConfig extends ServiceConfig {
 export function loadConfig(env: Env): OpsServiceConfig {
   const reader = new EnvReader(env);
   const base = readServiceConfig(reader, 'ops', 8004);
+  // The same Redis as the service's own client: REDIS_URL is read once, with one default.
+  const ops = readOpsConfig(reader, base);
   const schedule = reader.string('BACKUP_SCHEDULE', '0 2 * * *');
   try {
     parseCron(schedule);
@@ -30,7 +32,7 @@ export function loadConfig(env: Env): OpsServiceConfig {
   reader.done();
   const config: OpsServiceConfig = {
     ...base,
-    ops: loadOpsConfig(env),
+    ops,
     backupSchedule: schedule,
     backupScheduleEnabled,
     prometheusUrl: prometheus,
