@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError } from '../lib/config/index.ts';
 import { AppError, appError, type ErrorCode } from '../lib/errors/index.ts';
+import { countErrorLines, followLogs, incidentLogLines, type LogEntry, readLogs } from '../ops/logs/index.ts';
 import { backupCommand, listCommand, pruneCommand, restoreCommand, verifyCommand } from './commands/backup.ts';
 import { checkCommand } from './commands/check.ts';
 import { cleanCommand } from './commands/clean.ts';
@@ -19,11 +20,11 @@ import {
   showIncident,
 } from './commands/incident.ts';
 import { kpiCommand } from './commands/kpi.ts';
-import { countErrorLines, followLogs, incidentLogLines, type LogEntry, type LogsOptions, readLogs } from './commands/logs.ts';
+import { type LogsFlags, logsOptions } from './commands/logs.ts';
 import { alertTest, maintenanceEnd, maintenanceList, maintenanceStart } from './commands/maintenance.ts';
 import { type CliConfig, loadCliConfig } from './config.ts';
 import { CliError } from './errors.ts';
-import { printHealth, printLogEntry } from './print.ts';
+import { printHealth, printLogEntry, setColour } from './print.ts';
 import {
   printBackup,
   printBackups,
@@ -45,6 +46,9 @@ const DEFAULT_LOG_DIR =
   process.env.HADDOCK_VAR_DIR !== undefined && process.env.HADDOCK_VAR_DIR.trim() !== ''
     ? resolve(process.env.HADDOCK_VAR_DIR, 'log')
     : fileURLToPath(new URL('../../var/log', import.meta.url));
+
+// Colour only for a person at a terminal (https://no-color.org).
+setColour(process.stdout.isTTY === true && process.env.NO_COLOR === undefined);
 
 /** Who `--by` names when not given. */
 const OPERATOR = process.env.USER?.trim() || 'operator';
@@ -117,14 +121,7 @@ program
     if (!results.every((r) => r.healthy)) process.exitCode = 1;
   });
 
-interface LogsFlags {
-  dir: string;
-  service?: string;
-  level?: string;
-  since?: string;
-  requestId?: string;
-  grep?: string;
-  lines: string;
+interface LogsCommandFlags extends LogsFlags {
   follow?: boolean;
   json?: boolean;
 }
@@ -153,18 +150,8 @@ program
       '  $ haddock logs --since 2026-11-26T10:00:00Z --json | jq .msg',
     ].join('\n'),
   )
-  .action(async (flags: LogsFlags) => {
-    const lines = Number(flags.lines);
-    if (!Number.isInteger(lines) || lines < 0) throw appError('USAGE_INVALID', { detail: '--lines must be a non-negative integer' });
-    const options: LogsOptions = {
-      dir: resolve(flags.dir),
-      services: flags.service?.split(',').map((s) => s.trim()),
-      level: flags.level,
-      since: flags.since,
-      requestId: flags.requestId,
-      grep: flags.grep,
-      lines,
-    };
+  .action(async (flags: LogsCommandFlags) => {
+    const options = logsOptions(flags);
     const format = flags.json ? (entry: LogEntry) => entry.raw : printLogEntry;
     const write = (entry: LogEntry) => process.stdout.write(`${format(entry)}\n`);
     // `haddock logs | head` closes the pipe early: that is the reader being done, not an error.

@@ -6,11 +6,7 @@ import type { Scorecard } from '../ops/kpi/scorecard.ts';
 import type { MaintenanceWindow } from '../ops/maintenance/index.ts';
 import type { CheckReport } from './commands/check.ts';
 import type { CleanReport } from './commands/clean.ts';
-import { green, red, table } from './print.ts';
-
-const useColour = process.stdout.isTTY === true && process.env.NO_COLOR === undefined;
-const yellow = (text: string) => (useColour ? `\u001b[33m${text}\u001b[0m` : text);
-const grey = (text: string) => (useColour ? `\u001b[90m${text}\u001b[0m` : text);
+import { green, grey, red, table, yellow } from './print.ts';
 
 function size(bytes: number): string {
   return bytes < 1_048_576 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1_048_576).toFixed(1)} MiB`;

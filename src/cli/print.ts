@@ -1,32 +1,52 @@
+import Table from 'cli-table3';
 import type { ServiceHealth } from '../ops/health/index.ts';
-import type { LogEntry } from './commands/logs.ts';
+import type { LogEntry } from '../ops/logs/index.ts';
 
-const useColour = process.stdout.isTTY === true && process.env.NO_COLOR === undefined;
-const paint = (code: number, text: string) => (useColour ? `\u001b[${code}m${text}\u001b[0m` : text);
-export const green = (text: string) => paint(32, text);
-export const red = (text: string) => paint(31, text);
+// Off until the entry turns it on (a terminal, no NO_COLOR): printers never read the environment themselves.
+let colour = false;
 
-/** Pads columns to their widest cell. */
-export function table(rows: readonly (readonly string[])[]): string {
-  const widths: number[] = [];
-  for (const row of rows) {
-    row.forEach((cell, i) => {
-      widths[i] = Math.max(widths[i] ?? 0, visibleLength(cell));
-    });
-  }
-  return rows
-    .map((row) =>
-      row
-        .map((cell, i) => cell + ' '.repeat((widths[i] ?? 0) - visibleLength(cell)))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
+/** Whether the printers colour their output; `src/cli/main.ts` decides from the terminal and NO_COLOR. */
+export function setColour(enabled: boolean): void {
+  colour = enabled;
 }
 
-function visibleLength(text: string): number {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: strips ANSI colour codes
-  return text.replace(/\u001b\[\d+m/g, '').length;
+export const paint = (code: number, text: string) => (colour ? `\u001b[${code}m${text}\u001b[0m` : text);
+export const green = (text: string) => paint(32, text);
+export const red = (text: string) => paint(31, text);
+export const yellow = (text: string) => paint(33, text);
+export const grey = (text: string) => paint(90, text);
+
+// No borders: columns two spaces apart, as `ls -l` or `kubectl get` print them.
+const NO_BORDER = {
+  top: '',
+  'top-mid': '',
+  'top-left': '',
+  'top-right': '',
+  bottom: '',
+  'bottom-mid': '',
+  'bottom-left': '',
+  'bottom-right': '',
+  left: '',
+  'left-mid': '',
+  mid: '',
+  'mid-mid': '',
+  right: '',
+  'right-mid': '',
+  middle: '  ',
+};
+
+/** Rows (the first is the header) in columns padded to their widest cell, colour codes not counted. */
+export function table(rows: readonly (readonly string[])[]): string {
+  const layout = new Table({
+    chars: NO_BORDER,
+    style: { head: [], border: [], 'padding-left': 0, 'padding-right': 0, compact: true },
+  });
+  layout.push(...rows.map((row) => [...row]));
+  return layout
+    .toString()
+    .split('\n')
+    .map((line) => line.trimEnd())
+    .join('\n');
 }
 
 export function printHealth(results: readonly ServiceHealth[]): string {

@@ -1,13 +1,16 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { appendFileSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { promisify } from 'node:util';
-import { followLogs, type LogEntry, listLogFiles, parseSince, readLogs } from '../../src/cli/commands/logs.ts';
-import { CliError } from '../../src/cli/errors.ts';
+import { gzipSync } from 'node:zlib';
 import { printLogEntry } from '../../src/cli/print.ts';
+import { AppError } from '../../src/lib/errors/index.ts';
+import { createLogger } from '../../src/lib/logging/index.ts';
+import { followLogs, type LogEntry, listLogFiles, parseSince, readLogs } from '../../src/ops/logs/index.ts';
+import { captureLogs } from '../helpers/metrics.ts';
 
 const run = promisify(execFile);
 
@@ -31,18 +34,26 @@ function write(path: string, lines: readonly string[]): void {
   writeFileSync(path, lines.map((l) => `${l}\n`).join(''));
 }
 
+/** A rotated file as the log writer leaves it: gzip-compressed. */
+function writeGz(path: string, lines: readonly string[]): void {
+  writeFileSync(path, gzipSync(lines.map((l) => `${l}\n`).join('')));
+}
+
+const usageError = (err: unknown) => err instanceof AppError && err.code === 'USAGE_INVALID';
+
 /**
- * A log directory as the platform leaves it: users rotated twice, quotes once,
- * a gateway log, Redis's own (non-JSON) log, and a crash output file.
+ * A log directory as the platform leaves it: users rotated twice (compressed),
+ * quotes once by the earlier numbered scheme, a gateway log, Redis's own
+ * (non-JSON) log, a rotation history file and a crash output file.
  */
 function craftedDir(t: TestContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'haddock-logs-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  write(join(dir, 'users.log.2'), [
+  writeGz(join(dir, 'users.log.20261126T091500000Z-001.gz'), [
     line('users', '2026-11-26T09:00:00.000Z', 'info', 'seed data loaded'),
     line('users', '2026-11-26T09:10:00.000Z', 'info', 'login succeeded', { reqId: 'r-1' }),
   ]);
-  write(join(dir, 'users.log.1'), [
+  writeGz(join(dir, 'users.log.20261126T093500000Z-001.gz'), [
     line('users', '2026-11-26T09:20:00.000Z', 'warn', 'redis connection lost'),
     'TypeError: not JSON, a stray crash line',
     line('users', '2026-11-26T09:30:00.000Z', 'info', 'request completed', {
@@ -65,12 +76,13 @@ function craftedDir(t: TestContext): string {
   write(join(dir, 'gateway.log'), [line('gateway', '2026-11-26T09:15:00.000Z', 'info', 'Mille sabords in the gateway')]);
   writeFileSync(join(dir, 'redis.log'), '1234:M 26 Nov 2026 09:00:00.000 * Ready to accept connections tcp\n');
   writeFileSync(join(dir, 'quotes.out'), '{"not":"read, .out files are crash output"}\n');
+  writeFileSync(join(dir, '.users.log.rotated'), `${join(dir, 'users.log.20261126T091500000Z-001.gz')}\n`);
   return dir;
 }
 
 const msgs = (entries: readonly LogEntry[]) => entries.map((e) => `${e.service}:${e.msg}`);
 
-test('every service, rotated files included, oldest first across files and services; non-JSON lines skipped', async (t) => {
+test('every service, compressed rotated files included, oldest first across files and services; non-JSON lines skipped', async (t) => {
   const dir = craftedDir(t);
   assert.deepEqual(msgs(await readLogs({ dir })), [
     'users:seed data loaded',
@@ -86,13 +98,21 @@ test('every service, rotated files included, oldest first across files and servi
   ]);
 });
 
-test('listLogFiles orders each service oldest first: x.log.N … x.log.1, then x.log', async (t) => {
+test('listLogFiles orders each service oldest first: numbered files (highest first), then by rotation time, then x.log', async (t) => {
   const dir = craftedDir(t);
   writeFileSync(join(dir, 'users.log.10'), '');
+  writeFileSync(join(dir, 'users.log.2.gz'), gzipSync(''));
+  writeGz(join(dir, 'users.log.20261126T093500000Z-002.gz'), []);
   const users = (await listLogFiles(dir)).find((g) => g.service === 'users');
   assert.deepEqual(
     users?.rotated.map((p) => p.slice(dir.length + 1)),
-    ['users.log.10', 'users.log.2', 'users.log.1'],
+    [
+      'users.log.10',
+      'users.log.2.gz',
+      'users.log.20261126T091500000Z-001.gz',
+      'users.log.20261126T093500000Z-001.gz',
+      'users.log.20261126T093500000Z-002.gz',
+    ],
   );
   assert.equal(users?.live, join(dir, 'users.log'));
 });
@@ -114,7 +134,7 @@ test('--level WARNING keeps WARNING and above; pino names work too', async (t) =
   assert.deepEqual(msgs(await readLogs({ dir, level: 'WARNING' })), expected);
   assert.deepEqual(msgs(await readLogs({ dir, level: 'warn' })), expected);
   assert.deepEqual(msgs(await readLogs({ dir, level: 'CRITICAL' })), ['quotes:out of memory']);
-  await assert.rejects(readLogs({ dir, level: 'LOUD' }), (err: unknown) => err instanceof CliError && err.exitCode === 2);
+  await assert.rejects(readLogs({ dir, level: 'LOUD' }), usageError);
 });
 
 test('--since: a duration back from now, or an ISO date', async (t) => {
@@ -130,11 +150,7 @@ test('--since: a duration back from now, or an ISO date', async (t) => {
   assert.equal(parseSince('30s', now).toISOString(), '2026-11-26T09:59:30.000Z');
   assert.equal(parseSince('2d', now).toISOString(), '2026-11-24T10:00:00.000Z');
   for (const bad of ['yesterday', '10 minutes', '5w', '']) {
-    assert.throws(
-      () => parseSince(bad, now),
-      (err: unknown) => err instanceof CliError && err.exitCode === 2,
-      bad,
-    );
+    assert.throws(() => parseSince(bad, now), usageError, bad);
   }
 });
 
@@ -163,7 +179,7 @@ test('--lines N keeps the last N after filtering; 0 prints nothing; filters comb
 test('a missing directory is a clear error', async () => {
   await assert.rejects(
     readLogs({ dir: join(tmpdir(), 'haddock-no-such-dir-0') }),
-    (err: unknown) => err instanceof CliError && /no log directory/.test(err.message),
+    (err: unknown) => err instanceof AppError && err.code === 'LOG_DIR_NOT_FOUND' && /no log directory/.test(err.detail ?? ''),
   );
 });
 
@@ -202,11 +218,12 @@ test('--follow prints the history, then new lines, across a rotation, and picks 
   appendFileSync(join(dir, 'quotes.log'), `${line('quotes', '2026-11-26T10:00:01.000Z', 'info', 'appended')}\n`);
   assert.equal(await next('an appended line'), 'quotes:appended');
 
-  // Rotation as RotatingFile does it: a last line in the old file, rename, then a new file.
-  appendFileSync(join(dir, 'quotes.log'), `${line('quotes', '2026-11-26T10:00:02.000Z', 'info', 'last before rotation')}\n`);
-  renameSync(join(dir, 'quotes.log.1'), join(dir, 'quotes.log.2'));
-  renameSync(join(dir, 'quotes.log'), join(dir, 'quotes.log.1'));
-  write(join(dir, 'quotes.log'), [line('quotes', '2026-11-26T10:00:03.000Z', 'info', 'first after rotation')]);
+  // Rotation as the log writer does it: a last line in the old file, compressed to a new name, unlinked, then a new file.
+  const live = join(dir, 'quotes.log');
+  appendFileSync(live, `${line('quotes', '2026-11-26T10:00:02.000Z', 'info', 'last before rotation')}\n`);
+  writeFileSync(join(dir, 'quotes.log.20261126T100002500Z-001.gz'), gzipSync(readFileSync(live)));
+  unlinkSync(live);
+  write(live, [line('quotes', '2026-11-26T10:00:03.000Z', 'info', 'first after rotation')]);
   assert.equal(await next('the old file drained'), 'quotes:last before rotation');
   assert.equal(await next('the new file'), 'quotes:first after rotation');
 
@@ -222,6 +239,96 @@ test('--follow prints the history, then new lines, across a rotation, and picks 
   const end = await iterator.next();
   assert.equal(end.done, true);
   assert.equal(new Set(seen).size, seen.length, 'no line printed twice');
+});
+
+/** A real logger writing `count` numbered lines to `dir/quotes.log`, rotating every `maxBytes`. */
+function numberedLogger(dir: string, maxBytes: number) {
+  const out = captureLogs();
+  const logger = createLogger({
+    service: 'quotes',
+    level: 'info',
+    stream: out.stream,
+    file: { path: join(dir, 'quotes.log'), maxBytes, keep: 1_000 },
+  });
+  return { ...logger, out };
+}
+
+const numbers = (entries: readonly LogEntry[]) => entries.map((e) => e.record.i);
+
+test('a real rotating log: every line comes back once, in order, from the compressed rotated files and the active one', {
+  timeout: 30_000,
+}, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'haddock-logs-rotated-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const { logger, close } = numberedLogger(dir, 4_096);
+  for (let i = 1; i <= 1_500; i++) logger.info({ i, filler: 'y'.repeat(i % 50) }, 'numbered');
+  await close();
+  const compressed = readdirSync(dir).filter((name) => /^quotes\.log\.\d{8}T\d{9}Z-\d{3}\.gz$/.test(name));
+  assert.ok(compressed.length > 10, `rotated into ${compressed.length} .gz files`);
+  const expected = Array.from({ length: 1_500 }, (_, k) => k + 1);
+  assert.deepEqual(numbers(await readLogs({ dir, lines: Number.POSITIVE_INFINITY })), expected);
+  const cli = await run(process.execPath, ['bin/haddock.mjs', 'logs', '--dir', dir, '--json', '--lines', '100000'], {
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  const printed = cli.stdout
+    .trim()
+    .split('\n')
+    .map((l) => (JSON.parse(l) as { i: number }).i);
+  assert.deepEqual(printed, expected, '`haddock logs` prints every line, in order');
+});
+
+test('a compressed file still being written (a rotation in progress) is left out: its lines are still in the active file', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'haddock-logs-partial-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const lines = Array.from({ length: 200 }, (_, k) =>
+    line('quotes', `2026-11-26T09:00:${String(k % 60).padStart(2, '0')}.000Z`, 'info', `m${k}`),
+  );
+  write(join(dir, 'quotes.log'), lines);
+  const whole = gzipSync(`${lines.join('\n')}\n`);
+  writeFileSync(join(dir, 'quotes.log.20261126T090100000Z-001.gz'), whole.subarray(0, Math.floor(whole.length / 2)));
+  const entries = await readLogs({ dir, lines: Number.POSITIVE_INFINITY });
+  assert.equal(entries.length, 200, 'each line once');
+});
+
+test('--follow keeps every line, once and in order, while a real logger rotates its file', { timeout: 30_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'haddock-logs-follow-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const { logger, close } = numberedLogger(dir, 1_024);
+  t.after(() => close());
+  logger.info({ i: 0 }, 'numbered');
+  while (readdirSync(dir).length === 0 || readFileSync(join(dir, 'quotes.log'), 'utf8') === '') {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  const stop = new AbortController();
+  t.after(() => stop.abort());
+  const seen: unknown[] = [];
+  let ready: () => void = () => undefined;
+  const started = new Promise<void>((resolve) => {
+    ready = resolve;
+  });
+  const following = (async () => {
+    // The history (line 0) comes once the active file is open: what is written next is followed.
+    for await (const entry of followLogs({ dir, lines: 1 }, { signal: stop.signal, pollMs: 15 })) {
+      seen.push(entry.record.i);
+      if (seen.length === 1) ready();
+      if (seen.length === 201) stop.abort();
+    }
+  })();
+  await started;
+  // Five lines (~600 bytes) at a time: at most one rotation between two polls.
+  for (let i = 1; i <= 200; i++) {
+    logger.info({ i }, 'numbered');
+    if (i % 5 === 0) await new Promise((resolve) => setTimeout(resolve, 60));
+  }
+  const timeout = setTimeout(() => stop.abort(), 10_000);
+  await following;
+  clearTimeout(timeout);
+  const rotations = readdirSync(dir).filter((name) => name.endsWith('.gz')).length;
+  assert.ok(rotations >= 10, `${rotations} rotations while following`);
+  assert.deepEqual(
+    seen,
+    Array.from({ length: 201 }, (_, k) => k),
+  );
 });
 
 test('`haddock logs` prints raw JSON with --json and pretty lines otherwise', { timeout: 30_000 }, async (t) => {
