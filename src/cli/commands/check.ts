@@ -4,7 +4,7 @@ import {
   checkAudit,
   checkBackups,
   checkDisk,
-  checkLogErrors,
+  checkLogs,
   checkMemory,
   checkRedis,
   checkServices,
@@ -30,10 +30,10 @@ export async function checkCommand(
   const items = await Promise.all([
     guarded('services healthy', () => checkServices(config.gatewayUrl)),
     guarded('redis reachable', () => checkRedis(config.ops.redis)),
-    guarded('disk space', () => checkDisk(config.repoRoot)),
+    guarded('disk space', () => checkDisk({ backups: config.ops.backupDir, logs: config.logDir })),
     guarded('host memory', () => checkMemory()),
-    guarded('error lines in logs (24 h)', async () =>
-      checkLogErrors(await options.countErrorLines(new Date(now.getTime() - 86_400_000))),
+    guarded('error lines in logs (24 h)', () =>
+      checkLogs(config.logDir, () => options.countErrorLines(new Date(now.getTime() - 86_400_000))),
     ),
     ...(options.audit ? [guarded('dependency vulnerabilities (npm audit, production)', () => checkAudit(config.repoRoot))] : []),
   ]);

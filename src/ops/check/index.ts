@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
-import { statfs } from 'node:fs/promises';
+import { stat, statfs } from 'node:fs/promises';
 import { freemem, totalmem } from 'node:os';
+import { dirname, resolve } from 'node:path';
 import type { RedisConfig } from '../../lib/config/index.ts';
 import { createToolRedis } from '../../lib/redis/index.ts';
 import type { BackupManifest } from '../backup/index.ts';
@@ -61,17 +62,73 @@ export async function checkRedis(config: RedisConfig): Promise<CheckItem> {
   }
 }
 
-export async function checkDisk(path: string): Promise<CheckItem> {
-  const fs = await statfs(path);
-  const free = fs.bavail * fs.bsize;
-  const total = fs.blocks * fs.bsize;
-  const freePercent = (100 * free) / total;
+/** One filesystem holding some of the platform's data, as `statfs` measured it. */
+export interface Filesystem {
+  /** What it holds: the names given to `checkDisk` (`backups`, `logs`). */
+  readonly holds: readonly string[];
+  /** Where it was measured: the folder itself, or its nearest existing parent when not created yet. */
+  readonly path: string;
+  readonly free_bytes: number;
+  readonly total_bytes: number;
+}
+
+/** The nearest existing folder at or above `path`: the filesystem a file written there would land on. */
+async function nearestExisting(path: string): Promise<string> {
+  let current = resolve(path);
+  for (;;) {
+    try {
+      await stat(current);
+      return current;
+    } catch {
+      const parent = dirname(current);
+      if (parent === current) return current;
+      current = parent;
+    }
+  }
+}
+
+const gib = (bytes: number) => (bytes / 1_073_741_824).toFixed(1);
+const freePercent = (fs: Filesystem) => (fs.total_bytes > 0 ? (100 * fs.free_bytes) / fs.total_bytes : 100);
+
+/** The disk item from measured filesystems: each one reported, the status that of the fullest. */
+export function diskItem(filesystems: readonly Filesystem[]): CheckItem {
+  const fullest = filesystems.reduce<Filesystem | undefined>(
+    (worst, fs) => (worst === undefined || freePercent(fs) < freePercent(worst) ? fs : worst),
+    undefined,
+  );
+  if (fullest === undefined) return { name: 'disk space', status: 'warn', detail: 'no folder to measure' };
+  const percent = freePercent(fullest);
   return {
     name: 'disk space',
-    status: freePercent < 5 ? 'fail' : freePercent < 15 ? 'warn' : 'pass',
-    detail: `${(free / 1_073_741_824).toFixed(1)} GiB free of ${(total / 1_073_741_824).toFixed(1)} GiB (${freePercent.toFixed(1)}%) at ${path}`,
-    data: { free_bytes: free, total_bytes: total },
+    status: percent < 5 ? 'fail' : percent < 15 ? 'warn' : 'pass',
+    detail: filesystems
+      .map(
+        (fs) =>
+          `${fs.holds.join(' and ')}: ${gib(fs.free_bytes)} GiB free of ${gib(fs.total_bytes)} GiB (${freePercent(fs).toFixed(1)}%) at ${fs.path}`,
+      )
+      .join('; '),
+    data: { free_bytes: fullest.free_bytes, total_bytes: fullest.total_bytes, filesystems },
   };
+}
+
+/**
+ * Free space where the platform writes: `paths` names its data folders (`{ backups, logs }`). Each is measured on
+ * its own filesystem (a backup volume and a log volume fill up separately), a filesystem shared by several once.
+ */
+export async function checkDisk(paths: Readonly<Record<string, string>>): Promise<CheckItem> {
+  const byDevice = new Map<number, { holds: string[]; path: string; free_bytes: number; total_bytes: number }>();
+  for (const [name, path] of Object.entries(paths)) {
+    const at = await nearestExisting(path);
+    const { dev } = await stat(at);
+    const known = byDevice.get(dev);
+    if (known !== undefined) {
+      known.holds.push(name);
+      continue;
+    }
+    const fs = await statfs(at);
+    byDevice.set(dev, { holds: [name], path: at, free_bytes: fs.bavail * fs.bsize, total_bytes: fs.blocks * fs.bsize });
+  }
+  return diskItem([...byDevice.values()]);
 }
 
 export async function checkMemory(): Promise<CheckItem> {
@@ -84,6 +141,25 @@ export async function checkMemory(): Promise<CheckItem> {
     detail: `${(free / 1_073_741_824).toFixed(1)} GiB free of ${(total / 1_073_741_824).toFixed(1)} GiB (${freePercent.toFixed(1)}%)`,
     data: { free_bytes: free, total_bytes: total },
   };
+}
+
+/**
+ * The log item where the services log to stdout (as on Kubernetes, where the log collector holds the lines): no log
+ * directory is how that platform runs, not a failure; otherwise the ERROR and CRITICAL lines `count` finds.
+ */
+export async function checkLogs(logDir: string, count: () => Promise<Readonly<Record<string, number>>>): Promise<CheckItem> {
+  const isDirectory = await stat(logDir).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
+  if (!isDirectory) {
+    return {
+      name: 'error lines in logs (24 h)',
+      status: 'pass',
+      detail: `no log directory at ${logDir}: the services log to stdout, read their lines where it is collected`,
+    };
+  }
+  return checkLogErrors(await count());
 }
 
 /** `errorLines` counts ERROR and CRITICAL log lines over the last 24 h, per service. */
