@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
@@ -9,7 +9,7 @@ import { gzipSync } from 'node:zlib';
 import { printLogEntry } from '../../src/cli/print.ts';
 import { AppError } from '../../src/lib/errors/index.ts';
 import { createLogger } from '../../src/lib/logging/index.ts';
-import { followLogs, type LogEntry, listLogFiles, parseSince, readLogs } from '../../src/ops/logs/index.ts';
+import { applyLogRetention, followLogs, type LogEntry, listLogFiles, parseSince, readLogs } from '../../src/ops/logs/index.ts';
 import { captureLogs } from '../helpers/metrics.ts';
 
 const run = promisify(execFile);
@@ -329,6 +329,39 @@ test('--follow keeps every line, once and in order, while a real logger rotates 
     seen,
     Array.from({ length: 201 }, (_, k) => k),
   );
+});
+
+test('`haddock clean` retention: only rotated files older than the retention go, whatever their names; active files never', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'haddock-logs-retention-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const now = new Date('2026-11-26T12:00:00.000Z');
+  const daysAgo = (days: number) => new Date(now.getTime() - days * 86_400_000);
+  const files: [string, number][] = [
+    ['quotes.log.20261020T010000000Z-001.gz', 37],
+    ['quotes.log.20261110T010000000Z-001.gz', 16],
+    ['users.log.20261025T010000000Z-003.gz', 31],
+    ['users.log.4', 45], // the earlier numbered scheme
+    ['users.log.2.gz', 29],
+    ['users.log', 90], // active, however old
+    ['quotes.out', 90], // crash output of the runner, not a rotated log
+    ['.users.log.rotated', 90], // the writer's rotation history
+  ];
+  for (const [name, age] of files) {
+    writeFileSync(join(dir, name), 'x\n');
+    utimesSync(join(dir, name), daysAgo(age), daysAgo(age));
+  }
+  const expected = ['quotes.log.20261020T010000000Z-001.gz', 'users.log.20261025T010000000Z-003.gz', 'users.log.4'];
+  assert.deepEqual(await applyLogRetention(dir, 30, true, now), expected, 'dry run lists');
+  assert.equal(readdirSync(dir).length, files.length, 'dry run removes nothing');
+  assert.deepEqual(await applyLogRetention(dir, 30, false, now), expected);
+  assert.deepEqual(
+    readdirSync(dir).sort(),
+    files
+      .map(([name]) => name)
+      .filter((name) => !expected.includes(name))
+      .sort(),
+  );
+  assert.deepEqual(await applyLogRetention(join(dir, 'missing'), 30, false, now), [], 'no directory, nothing to clean');
 });
 
 test('`haddock logs` prints raw JSON with --json and pretty lines otherwise', { timeout: 30_000 }, async (t) => {

@@ -1,7 +1,6 @@
-import { readdir, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { pruneBackups } from '../../ops/backup/index.ts';
 import { IncidentStore } from '../../ops/incidents/index.ts';
+import { applyLogRetention } from '../../ops/logs/index.ts';
 import type { CliConfig } from '../config.ts';
 import { withRedis } from '../redis.ts';
 
@@ -11,22 +10,6 @@ export interface CleanReport {
   readonly backup_protected?: string;
   readonly log_files_removed: readonly string[];
   readonly incidents_removed: readonly string[];
-}
-
-/** Rotated log files (`name.log.N`, `name.out.N`) older than the retention. Live files are never touched. */
-async function oldRotatedLogs(dir: string, olderThan: Date): Promise<string[]> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return [];
-  }
-  const old: string[] = [];
-  for (const name of names.filter((n) => /\.(log|out)\.\d+(\.gz)?$/.test(n))) {
-    const info = await stat(join(dir, name));
-    if (info.mtime < olderThan) old.push(name);
-  }
-  return old.sort();
 }
 
 /**
@@ -41,8 +24,8 @@ export async function cleanCommand(config: CliConfig, dryRun: boolean, now = new
       dryRun,
     );
     const backups = await pruneBackups(config.ops, { dryRun, now });
-    const logs = await oldRotatedLogs(config.logDir, new Date(now.getTime() - config.logRetentionDays * 86_400_000));
-    if (!dryRun) for (const name of logs) await rm(join(config.logDir, name), { force: true });
+    // Rotated (compressed) log files past LOG_RETENTION_DAYS; the active files are never touched.
+    const logs = await applyLogRetention(config.logDir, config.logRetentionDays, dryRun, now);
     return {
       dry_run: dryRun,
       backups_removed: backups.remove.map((m) => m.id),

@@ -14,6 +14,7 @@ export {
   type Severity,
 } from './entries.ts';
 export { listLogFiles, readRotatedFile, type ServiceFiles } from './files.ts';
+export { applyLogRetention, expiredLogFiles } from './retention.ts';
 
 export interface FollowOptions {
   readonly signal?: AbortSignal;
