@@ -410,6 +410,8 @@ describe('haddock operations commands, run as a child process against a seeded R
     assert.ok(Number(item('redis reachable').data?.connected_clients) >= 1, 'connected clients reported');
     assert.equal(typeof item('disk space').data?.free_bytes, 'number');
     assert.ok(Number(item('disk space').data?.total_bytes) > 0);
+    const measured = (item('disk space').data?.filesystems ?? []) as { holds: string[] }[];
+    assert.deepEqual(measured.flatMap((f) => f.holds).sort(), ['backups', 'logs'], 'the backup and log folders are measured');
     assert.ok(Number(item('host memory').data?.total_bytes) > 0);
     const logs = item('error lines in logs (24 h)');
     assert.equal(logs.status, 'warn');
@@ -421,6 +423,16 @@ describe('haddock operations commands, run as a child process against a seeded R
     assert.equal(human.code, 1);
     assert.match(human.stdout, /services healthy\s+FAIL/);
     assert.match(human.stdout, /maintenance check FAILED/);
+  });
+
+  test('check with no log directory (logs on stdout, as on Kubernetes) → its log item passes', { timeout: 60_000 }, async () => {
+    const run = await haddock(['check', '--json', '--no-audit'], { env: { ...env, LOG_DIR: join(varDir, 'no-such-log-dir') } });
+    const report = JSON.parse(run.stdout) as { items: CheckItem[] };
+    const logs = report.items.find((i) => i.name === 'error lines in logs (24 h)');
+    assert.equal(logs?.status, 'pass', JSON.stringify(logs));
+    assert.match(logs?.detail ?? '', /log to stdout/);
+    assertExit(run, 1, /maintenance check failed: .*services healthy/);
+    assert.doesNotMatch(run.stderr, /error lines/, 'the log item is not among the failures');
   });
 
   test('clean --dry-run lists and deletes nothing; clean deletes an old rotated log and keeps a fresh one', {
