@@ -1,14 +1,15 @@
+import { Cron } from 'croner';
 import type { FastifyBaseLogger } from 'fastify';
-import { parseCron } from '../../ops/schedule/cron.ts';
+import { CRON_OPTIONS, parseCron } from '../../ops/schedule/cron.ts';
 
 /**
- * Runs `job` at every minute its cron expression matches (UTC). One run at a
- * time: a run still going when the next is due makes that one skip, logged.
+ * Runs `job` at every time its cron expression matches (UTC), on `croner`'s
+ * timer. One run at a time: a run still going when the next is due makes that
+ * one skip, logged; a failing run is logged and the schedule goes on.
  */
 export class CronRunner {
-  private timer: NodeJS.Timeout | undefined;
+  private cron: Cron | undefined;
   private running = false;
-  private stopped = false;
 
   constructor(
     private readonly expression: string,
@@ -18,43 +19,35 @@ export class CronRunner {
   ) {}
 
   start(): void {
-    this.stopped = false;
-    this.arm();
+    this.stop();
+    // The process may end between two runs: the schedule never keeps it alive.
+    this.cron = new Cron(this.expression, { ...CRON_OPTIONS, unref: true }, () => this.run());
+  }
+
+  // croner's own overrun protection retries a blocked run once the previous one ends; a backup due while the
+  // last one still runs must be skipped, so the skip is decided here.
+  private async run(): Promise<void> {
+    if (this.running) {
+      this.log.warn({ schedule: this.expression }, 'scheduled job still running, skipping this run');
+      return;
+    }
+    this.running = true;
+    try {
+      await this.job();
+    } catch (err) {
+      this.log.error({ err, schedule: this.expression }, 'scheduled job failed');
+    } finally {
+      this.running = false;
+    }
   }
 
   stop(): void {
-    this.stopped = true;
-    clearTimeout(this.timer);
+    this.cron?.stop();
+    this.cron = undefined;
   }
 
   /** When the next run is due. */
   nextRun(): Date {
     return parseCron(this.expression).next(this.clock());
-  }
-
-  private arm(): void {
-    if (this.stopped) return;
-    const due = this.nextRun();
-    // Timers over ~24.8 days overflow; re-arm in steps.
-    const delay = Math.min(due.getTime() - this.clock().getTime(), 2 ** 31 - 1);
-    this.timer = setTimeout(() => void this.fire(due), Math.max(delay, 0));
-    this.timer.unref();
-  }
-
-  private async fire(due: Date): Promise<void> {
-    if (this.clock().getTime() < due.getTime()) return this.arm();
-    if (this.running) {
-      this.log.warn({ schedule: this.expression }, 'scheduled job still running, skipping this run');
-    } else {
-      this.running = true;
-      try {
-        await this.job();
-      } catch (err) {
-        this.log.error({ err, schedule: this.expression }, 'scheduled job failed');
-      } finally {
-        this.running = false;
-      }
-    }
-    this.arm();
   }
 }
