@@ -23,7 +23,6 @@ import { kpiCommand } from './commands/kpi.ts';
 import { type LogsFlags, logsOptions } from './commands/logs.ts';
 import { alertTest, maintenanceEnd, maintenanceList, maintenanceStart } from './commands/maintenance.ts';
 import { type CliConfig, loadCliConfig } from './config.ts';
-import { CliError } from './errors.ts';
 import { printHealth, printLogEntry, setColour } from './print.ts';
 import {
   printBackup,
@@ -527,7 +526,6 @@ const EXIT_CODES: Partial<Record<ErrorCode, number>> = {
 
 function exitCodeOf(err: unknown): number {
   if (err instanceof AppError) return EXIT_CODES[err.code] ?? 1;
-  if (err instanceof CliError) return err.exitCode;
   return err instanceof ConfigError ? 2 : 1;
 }
 

@@ -14,7 +14,6 @@ import {
 } from '../../ops/backup/index.ts';
 import { quoteKeys } from '../../services/quotes/quote-store.ts';
 import type { CliConfig } from '../config.ts';
-import { CliError } from '../errors.ts';
 import { withRedis } from '../redis.ts';
 
 /** An unknown id (or an empty backup folder) is the operator's to fix: exit 1 with where to look. */
@@ -84,7 +83,7 @@ export async function restoreCommand(
     const ok = await options.confirm(
       `Restore ${manifest.id} (${manifest.created_at}, ${manifest.keys.total} keys) into ${manifest.source}? The current state is saved first.`,
     );
-    if (!ok) throw new CliError('restore cancelled', 1);
+    if (!ok) throw appError('RESTORE_CANCELLED', { detail: 'restore cancelled' });
   }
   return restoreBackup(config.ops, manifest.id, {
     onProgress: options.onProgress,

@@ -56,7 +56,7 @@ export async function quotesRoutes(app: FastifyInstance, { config, store, auth }
     {
       schema: createSchema(config.maxQuoteLength),
       onRequest: auth.requireUser,
-      config: { missingMessage: 'user_id et quote sont requis' },
+      config: { missingMessage: ERRORS.QUOTE_FIELDS_REQUIRED.message },
     },
     async (request, reply) => {
       const text = meaningful(request.body.quote);
