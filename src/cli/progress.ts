@@ -1,3 +1,4 @@
+import { SingleBar } from 'cli-progress';
 import type { Progress } from '../ops/backup/index.ts';
 
 /** The part of a terminal stream the renderer uses (a fake one in tests). */
@@ -18,6 +19,7 @@ export interface ProgressDisplay {
 const BYTE_STAGES = new Set(['download']);
 const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 const BAR_WIDTH = 24;
+/** How often the line may be redrawn, and the spinner's pace. */
 const TICK_MS = 100;
 
 export function formatBytes(bytes: number): string {
@@ -44,44 +46,57 @@ export function renderProgress(stage: string, done: number, total: number | null
   return `${stage.padEnd(9)} ${spinner}${done > 0 ? ` ${figure(done)}` : ''}`;
 }
 
+interface Payload {
+  readonly stage: string;
+  readonly total: number | null;
+}
+
 /**
- * A progress line on `stream` (stderr), redrawn in place. Silent (no callback
- * at all) when `enabled` is false or the stream is not a terminal, so scripts,
- * pipes and `--json` never see control characters.
+ * A progress line on `stream` (stderr), drawn and redrawn in place by
+ * `cli-progress` at most ten times a second; the spinner turns on its timer
+ * while an unmeasured stage (a drill, say) reports nothing. Silent (no
+ * callback at all) when `enabled` is false or the stream is not a terminal,
+ * so scripts, pipes and `--json` never see control characters.
  */
 export function startProgress(stream: ProgressStream, enabled: boolean): ProgressDisplay {
   if (!enabled || stream.isTTY !== true) return { onProgress: undefined, stop: () => undefined };
-  let state: { stage: string; done: number; total: number | null } | undefined;
-  let frame = 0;
-  let lastDraw = 0;
-  let shown = false;
-  const draw = () => {
-    if (state === undefined) return;
-    const width = Math.max(20, (stream.columns || 80) - 1);
-    stream.write(`\r\u001b[2K${renderProgress(state.stage, state.done, state.total, frame).slice(0, width)}`);
-    shown = true;
-    lastDraw = Date.now();
-  };
-  // The spinner keeps turning while an unmeasured stage (a drill, say) reports nothing.
-  const timer = setInterval(() => {
-    frame++;
-    if (state !== undefined && (state.total === null || state.total <= 0)) draw();
-  }, TICK_MS);
-  timer.unref();
+  const bar = new SingleBar({
+    stream: stream as unknown as NodeJS.WritableStream,
+    fps: 1_000 / TICK_MS,
+    format: (_options, params, payload: Payload) =>
+      renderProgress(payload.stage, params.value, payload.total, Math.floor(Date.now() / TICK_MS)).slice(
+        0,
+        Math.max(20, params.maxWidth - 1),
+      ),
+    clearOnComplete: true,
+    // Neither hides the cursor nor turns line wrapping off, so an interrupted command leaves the terminal as it was.
+    hideCursor: false,
+    linewrap: true,
+    // Its SIGINT handler would keep Ctrl-C from ending the command.
+    gracefulExit: false,
+  });
+  let stage: string | undefined;
   let stopped = false;
   return {
-    onProgress: (stage, done, total) => {
+    onProgress: (next, done, total) => {
       if (stopped) return;
-      const changed = state?.stage !== stage;
-      state = { stage, done, total };
-      // Redraw at most every tick, but always on a new stage and at 100%.
-      if (changed || (total !== null && done >= total) || Date.now() - lastDraw >= TICK_MS) draw();
+      const payload: Payload = { stage: next, total };
+      if (stage === undefined) {
+        stage = next;
+        bar.start(total ?? 0, done, payload);
+        return;
+      }
+      const changed = stage !== next;
+      stage = next;
+      bar.setTotal(total ?? 0);
+      bar.update(done, payload);
+      // A new stage shows at once; other updates wait for the next tick.
+      if (changed) bar.render();
     },
     stop: () => {
       if (stopped) return;
       stopped = true;
-      clearInterval(timer);
-      if (shown) stream.write('\r\u001b[2K');
+      if (stage !== undefined) bar.stop();
     },
   };
 }

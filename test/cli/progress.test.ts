@@ -45,22 +45,46 @@ test('startProgress is silent when the stream is not a terminal, or when disable
   }
 });
 
-test('startProgress redraws one line in place on a terminal and erases it when stopped', () => {
+/** What was drawn: the text writes, without the terminal control sequences around them. */
+const drawn = (writes: readonly string[]) => writes.filter((w) => !w.startsWith('\u001b'));
+
+test('startProgress draws one line in place on a terminal, at most once a tick, the spinner turning, and erases it when stopped', (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
   const stream = fakeStream(true);
   const display = startProgress(stream, true);
   assert.ok(display.onProgress);
   display.onProgress('download', 0, 1000);
-  display.onProgress('download', 10, 1000); // within the same tick: not redrawn
-  display.onProgress('download', 1000, 1000); // complete: always drawn
-  display.onProgress('drill', 0, null); // a new stage: always drawn
+  assert.equal(drawn(stream.writes).length, 1, 'the first report is drawn at once');
+  assert.match(drawn(stream.writes)[0] ?? '', /^download {2}\[░{24}\] {3}0% {2}0 B\/1000 B$/);
+  const before = stream.writes.indexOf(drawn(stream.writes)[0] ?? '');
+  assert.equal(stream.writes[before - 1], '\u001b[1G', 'drawn from the start of the line');
+  assert.equal(stream.writes[before + 1], '\u001b[0K', 'and the rest of the line cleared');
+
+  display.onProgress('download', 10, 1000);
+  display.onProgress('download', 1000, 1000);
+  assert.equal(drawn(stream.writes).length, 1, 'within the same tick: not redrawn');
+  t.mock.timers.tick(100);
+  assert.match(drawn(stream.writes).at(-1) ?? '', /\[█{24}\] 100% {2}1000 B\/1000 B$/, 'the next tick draws the latest figures');
+
+  display.onProgress('drill', 0, null);
+  assert.equal(drawn(stream.writes).length, 3, 'a new stage is drawn at once');
+  const spinner = drawn(stream.writes).at(-1) ?? '';
+  assert.match(spinner, /^drill {5}[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]$/);
+  t.mock.timers.tick(100);
+  assert.equal(drawn(stream.writes).length, 4, 'the spinner turns while the stage reports nothing');
+  assert.notEqual(drawn(stream.writes).at(-1), spinner);
+
   display.stop();
+  assert.equal(stream.writes.at(-1), '\u001b[2K', 'stop erases the line');
+  const count = stream.writes.length;
   display.stop();
-  display.onProgress('restore', 1, 2); // after stop: ignored
-  assert.equal(stream.writes.length, 4, stream.writes.join(' | '));
-  for (const w of stream.writes)
-    assert.ok(w.startsWith('\r\u001b[2K'), 'each write returns to the start of the line and clears it');
-  assert.match(stream.writes[0] ?? '', /download .* 0%/);
-  assert.match(stream.writes[1] ?? '', /100%/);
-  assert.match(stream.writes[2] ?? '', /drill/);
-  assert.equal(stream.writes[3], '\r\u001b[2K', 'stop erases the line, once');
+  display.onProgress('restore', 1, 2);
+  t.mock.timers.tick(1_000);
+  assert.equal(stream.writes.length, count, 'nothing after stop: no second erase, no late report, no timer');
+});
+
+test('stop before any report writes nothing', () => {
+  const stream = fakeStream(true);
+  startProgress(stream, true).stop();
+  assert.deepEqual(stream.writes, []);
 });
