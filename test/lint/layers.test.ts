@@ -95,7 +95,7 @@ const CASES: readonly Case[] = [
     source: use('../../services/quotes/server.ts'),
     forbidden: SERVICE_ENTRY,
   },
-  { name: 'a service → src/cli', file: 'src/services/ops/probe.ts', source: use('../../cli/errors.ts'), forbidden: ENTRIES },
+  { name: 'a service → src/cli', file: 'src/services/ops/probe.ts', source: use('../../cli/print.ts'), forbidden: ENTRIES },
   { name: 'src/cli → src/platform', file: 'src/cli/probe.ts', source: use('../platform/runner/index.ts'), forbidden: ENTRIES },
   { name: 'src/platform → src/cli', file: 'src/platform/runner/probe.ts', source: use('../../cli/main.ts'), forbidden: ENTRIES },
 

@@ -15,7 +15,6 @@ export {
   PlatformError,
   REDIS_MISSING_MESSAGE,
 } from './errors.ts';
-export { type MonitoringBinaries, monitoringPaths, resolveMonitoring } from './prometheus-stack.ts';
 export {
   type PlatformBinaries,
   type PlatformEvent,
@@ -27,5 +26,6 @@ export {
 } from './platform.ts';
 export { assertPortFree, FatalProbeError, httpProbe, redisProbe } from './probes.ts';
 export { findExecutable } from './processes.ts';
+export { type MonitoringBinaries, monitoringPaths, resolveMonitoring } from './prometheus-stack.ts';
 export { formatEvent, formatUrls } from './report.ts';
 export { Supervisor, type SupervisorEvent, type SupervisorOptions } from './supervisor.ts';

@@ -3,9 +3,15 @@ import { join } from 'node:path';
 import type { ChildSpec } from './child.ts';
 import type { RunnerConfig } from './config.ts';
 import { PlatformError, REDIS_MISSING_MESSAGE } from './errors.ts';
-import { type MonitoringBinaries, monitoringChildren, monitoringPaths, resolveMonitoring, scrapeTargets } from './prometheus-stack.ts';
 import { assertPortFree, httpProbe, redisProbe } from './probes.ts';
 import { commandLine, findExecutable, isAlive, readPidFile } from './processes.ts';
+import {
+  type MonitoringBinaries,
+  monitoringChildren,
+  monitoringPaths,
+  resolveMonitoring,
+  scrapeTargets,
+} from './prometheus-stack.ts';
 import { Supervisor, type SupervisorEvent } from './supervisor.ts';
 
 export interface PlatformUrls {
