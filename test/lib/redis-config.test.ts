@@ -296,5 +296,9 @@ test('the runner starts no Redis of its own under REDIS_SENTINELS, and checks th
 test('a READONLY answer (a demoted primary) and unreachable Sentinels mean 503, not 500', () => {
   assert.equal(isRedisUnavailable(new Error("READONLY You can't write against a read only replica.")), true);
   assert.equal(isRedisUnavailable(new Error('All sentinels are unreachable and retry is disabled.')), true);
+  const aborted = Object.assign(new Error('EXECABORT Transaction discarded because of previous errors.'), {
+    previousErrors: [new Error("READONLY You can't write against a read only replica.")],
+  });
+  assert.equal(isRedisUnavailable(aborted), true, 'a MULTI refused by a replica');
   assert.equal(isRedisUnavailable(new Error('ERR wrong number of arguments')), false);
 });

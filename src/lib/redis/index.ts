@@ -218,7 +218,10 @@ const UNAVAILABLE_PATTERNS = [
 export function isRedisUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   if (err.name === 'MaxRetriesPerRequestError') return true;
-  return UNAVAILABLE_PATTERNS.some((pattern) => pattern.test(err.message));
+  if (UNAVAILABLE_PATTERNS.some((pattern) => pattern.test(err.message))) return true;
+  // A MULTI refused as a whole (EXECABORT) carries why each command was: a READONLY among them is an outage too.
+  const previous = (err as { previousErrors?: unknown }).previousErrors;
+  return Array.isArray(previous) && previous.some(isRedisUnavailable);
 }
 
 /** Converts a Redis outage into the API's 503; other errors pass through. */
