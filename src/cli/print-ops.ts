@@ -122,6 +122,11 @@ export function printScorecard(card: Scorecard): string {
       ...card.rows.map((r) => [r.name, r.target, r.display, kpiStatus(r.status)]),
     ]),
   ];
+  // Why Prometheus rows are unknown (not configured, unreachable and the error), once per distinct reason.
+  const reasons = new Set(
+    card.rows.filter((r) => r.source === 'prometheus' && r.status === 'unknown' && r.note).map((r) => `${r.display}: ${r.note}`),
+  );
+  if (reasons.size > 0) lines.push('', ...[...reasons].map((reason) => grey(reason)));
   if (card.maintenance.length > 0) {
     lines.push('', 'maintenance windows in the period:');
     for (const m of card.maintenance) lines.push(`  ${m.start} → ${m.end}  ${m.reason}`);

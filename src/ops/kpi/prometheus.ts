@@ -88,23 +88,66 @@ export const PROMETHEUS_KPIS: readonly PromKpi[] = [
   },
 ];
 
-/** Reads every Prometheus KPI; when Prometheus is unreachable each row says so and is `unknown`. */
+/** An error as an operator reads it: `fetch failed (ECONNREFUSED)` rather than a bare `fetch failed`. */
+function reason(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const cause = err.cause as { code?: unknown; message?: unknown } | undefined;
+  const detail = typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' ? cause.message : undefined;
+  return detail === undefined || err.message.includes(detail) ? err.message : `${err.message} (${detail})`;
+}
+
+/**
+ * Reads every Prometheus KPI. Without a client each row is `unknown` and says
+ * Prometheus is not configured; when Prometheus does not answer (asked once,
+ * before the KPI queries) each row is `unknown`, says it is unreachable and
+ * carries the error in `note`; a query it refuses makes that row alone unknown.
+ */
 export async function prometheusKpis(client: PrometheusClient | undefined, window: string, at?: Date): Promise<KpiRow[]> {
+  const base = (kpi: PromKpi) => ({
+    key: kpi.key,
+    name: kpi.name,
+    target: kpi.target,
+    unit: kpi.unit,
+    source: 'prometheus' as const,
+  });
+  if (client === undefined) {
+    return PROMETHEUS_KPIS.map((kpi) => ({
+      ...base(kpi),
+      value: null,
+      display: 'Prometheus not configured',
+      status: 'unknown',
+      note: 'PROMETHEUS_URL is not set',
+    }));
+  }
+  let down: string | undefined;
+  try {
+    await client.query('vector(1)', at);
+  } catch (err) {
+    down = reason(err);
+  }
+  if (down !== undefined) {
+    const note = down;
+    return PROMETHEUS_KPIS.map((kpi) => ({
+      ...base(kpi),
+      value: null,
+      display: 'Prometheus unreachable',
+      status: 'unknown',
+      note,
+    }));
+  }
   return Promise.all(
     PROMETHEUS_KPIS.map(async (kpi): Promise<KpiRow> => {
-      const base = { key: kpi.key, name: kpi.name, target: kpi.target, unit: kpi.unit, source: 'prometheus' as const };
-      if (client === undefined) return { ...base, value: null, display: 'Prometheus not configured', status: 'unknown' };
       try {
         const raw = await client.scalar(kpi.expr(window), at);
         const value = raw === null ? null : Math.round(raw * 10 ** kpi.digits) / 10 ** kpi.digits;
         return {
-          ...base,
+          ...base(kpi),
           value,
           display: value === null ? 'no data' : `${value} ${kpi.unit}`,
           status: kpi.threshold === undefined ? (value === null ? 'unknown' : 'green') : judge(value, kpi.threshold),
         };
       } catch (err) {
-        return { ...base, value: null, display: 'Prometheus unreachable', status: 'unknown', note: (err as Error).message };
+        return { ...base(kpi), value: null, display: 'Prometheus query failed', status: 'unknown', note: reason(err) };
       }
     }),
   );
