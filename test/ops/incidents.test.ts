@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Redis } from 'ioredis';
+import { AppError } from '../../src/lib/errors/index.ts';
 import { IncidentStore, parseWebhook, renderIncidentReport, type WebhookPayload } from '../../src/ops/incidents/index.ts';
 import { cleanPrefix, connectRedis, requireRedis, testRedisUrl, uniquePrefix } from '../helpers/redis.ts';
 
@@ -116,7 +117,10 @@ describe('incidents from Alertmanager', () => {
   });
 
   test('a payload without an alerts array is refused', () => {
-    assert.throws(() => parseWebhook({} as WebhookPayload), /alerts/);
+    assert.throws(
+      () => parseWebhook({} as WebhookPayload),
+      (err: unknown) => err instanceof AppError && err.code === 'ALERT_PAYLOAD_INVALID' && /alerts/.test(err.detail ?? ''),
+    );
   });
 });
 
@@ -144,7 +148,61 @@ describe('incidents handled by people', () => {
         ['10:25', 'resolved'],
       ],
     );
-    await assert.rejects(incidents.note('INC-2026-999', 'x', 'bob'), /no incident/);
+    await assert.rejects(
+      incidents.note('INC-2026-999', 'x', 'bob'),
+      (err: unknown) => err instanceof AppError && err.code === 'INCIDENT_NOT_FOUND' && err.detail === 'no incident INC-2026-999',
+    );
+  });
+
+  /** Two stores on one prefix, each on its own connection: two processes (the CLI and the ops service, say). */
+  async function twoProcesses(t: { after: (fn: () => void) => void }) {
+    const prefix = `${filePrefix}${++n}:`;
+    const other = connectRedis(url);
+    await other.connect();
+    t.after(() => other.disconnect());
+    const clock = () => new Date('2026-11-26T10:00:00.000Z');
+    return { a: new IncidentStore(redis, prefix, clock), b: new IncidentStore(other, prefix, clock) };
+  }
+
+  test('two processes opening an incident for one service at once make one open incident', async (t) => {
+    const { a, b } = await twoProcesses(t);
+    const [first, second] = await Promise.all([
+      a.open({ title: 'Citations lentes', service: 'quotes', severity: 'warning', by: 'alice' }),
+      b.open({ title: 'Quotes en erreur', service: 'quotes', severity: 'critical', by: 'bob' }),
+    ]);
+    assert.equal(first.id, second.id, 'both reports name the same incident');
+    const all = await a.list();
+    assert.equal(all.length, 1);
+    assert.equal(await redis.hget(a.keys.openByService, 'quotes'), all[0]?.id, 'the open index points at it');
+    assert.deepEqual(
+      all[0]?.timeline.map((e) => e.kind),
+      ['opened', 'note'],
+      'the second report is a note on the first',
+    );
+    assert.match(all[0]?.timeline[1]?.text ?? '', /^Also reported by (alice|bob): /);
+  });
+
+  test('an incident opened by hand while an alert opens one for the same service: one open incident', async (t) => {
+    const { a, b } = await twoProcesses(t);
+    const [manual, [alerted]] = await Promise.all([
+      a.open({ title: 'Quotes KO', service: 'quotes', severity: 'critical', by: 'alice' }),
+      deliver(b, payload('firing', 'ServiceDown', 'haddock-quotes', 'f1')),
+    ]);
+    assert.equal(manual.id, alerted?.id);
+    const all = await a.list();
+    assert.equal(all.length, 1);
+    assert.equal(all[0]?.alerts.length, 1, 'the alert is on the one incident');
+    assert.equal(await redis.hget(a.keys.openByService, 'quotes'), all[0]?.id);
+  });
+
+  test("opening by hand after the service's incident is resolved opens a new one", async () => {
+    const { incidents } = store();
+    const first = await incidents.open({ title: 'panne', service: 'users', severity: 'warning', by: 'a' });
+    await incidents.resolve(first.id, 'a');
+    const second = await incidents.open({ title: 'nouvelle panne', service: 'users', severity: 'warning', by: 'a' });
+    assert.notEqual(second.id, first.id);
+    assert.equal(second.status, 'open');
+    assert.equal((await incidents.list()).length, 2);
   });
 
   test('old resolved incidents are cleaned, open ones never', async () => {

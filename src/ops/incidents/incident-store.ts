@@ -67,7 +67,14 @@ export class IncidentStore {
     return all.sort((a, b) => (a.opened_at < b.opened_at ? 1 : a.opened_at > b.opened_at ? -1 : 0));
   }
 
-  /** Opens an incident by hand; it becomes the service's open incident. */
+  /**
+   * Opens an incident by hand; it becomes the service's open incident. When
+   * the service already has one (opened by monitoring, or by someone else a
+   * moment before), that one is returned instead, with the report added to
+   * its timeline as a note: one open incident per service, however many
+   * people or processes report it at once (checked and written in one WATCH /
+   * MULTI transaction, retried on conflict).
+   */
   open(input: {
     title: string;
     service: string;
@@ -85,27 +92,43 @@ export class IncidentStore {
     by: string;
     source?: Incident['source'];
   }): Promise<Incident> {
-    const at = this.now();
-    const id = await this.nextId();
-    const incident: Incident = {
-      id,
-      title: input.title,
-      service: input.service,
-      severity: input.severity,
-      impact: impactOf(input.severity),
-      status: 'open',
-      source: input.source ?? 'manual',
-      opened_at: at,
-      opened_by: input.by,
-      alerts: [],
-      timeline: [{ at, kind: 'opened', text: `Incident opened: ${input.title}`, by: input.by }],
-    };
-    await this.redis
-      .multi()
-      .hset(this.keys.incidents, id, JSON.stringify(incident))
-      .hset(this.keys.openByService, input.service, id)
-      .exec();
-    return incident;
+    // Handed out once: a retry after a conflict reuses it rather than leaving a gap in the numbering.
+    let id: string | undefined;
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      await this.redis.watch(this.keys.openByService, this.keys.incidents);
+      const openId = await this.redis.hget(this.keys.openByService, input.service);
+      const current = openId === null ? null : await this.get(openId).catch(() => null);
+      const at = this.now();
+      if (current !== null && current.status !== 'resolved') {
+        const joined: Incident = {
+          ...current,
+          timeline: [...current.timeline, event(at, 'note', `Also reported by ${input.by}: ${input.title}`, input.by)],
+        };
+        if ((await this.redis.multi().hset(this.keys.incidents, joined.id, JSON.stringify(joined)).exec()) !== null)
+          return joined;
+        continue;
+      }
+      id ??= await this.nextId();
+      const incident: Incident = {
+        id,
+        title: input.title,
+        service: input.service,
+        severity: input.severity,
+        impact: impactOf(input.severity),
+        status: 'open',
+        source: input.source ?? 'manual',
+        opened_at: at,
+        opened_by: input.by,
+        alerts: [],
+        timeline: [{ at, kind: 'opened', text: `Incident opened: ${input.title}`, by: input.by }],
+      };
+      const tx = this.redis
+        .multi()
+        .hset(this.keys.incidents, id, JSON.stringify(incident))
+        .hset(this.keys.openByService, input.service, id);
+      if ((await tx.exec()) !== null) return incident;
+    }
+    throw new Error('incident update kept conflicting; try again');
   }
 
   /**
