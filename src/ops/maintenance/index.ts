@@ -72,14 +72,31 @@ export async function startMaintenance(
   return window;
 }
 
+/**
+ * The window `id` names: its whole id, or the start of exactly one id (as
+ * `maintenance list` shows them). Throws `MAINTENANCE_NOT_FOUND` when none
+ * matches and `MAINTENANCE_ID_AMBIGUOUS`, listing the matches, when several do:
+ * ending the wrong window would unmute alerts someone still needs silenced.
+ */
+export function findWindow(windows: readonly MaintenanceWindow[], id: string): MaintenanceWindow {
+  const exact = windows.find((w) => w.id === id);
+  if (exact !== undefined) return exact;
+  const matches = id === '' ? [...windows] : windows.filter((w) => w.id.startsWith(id));
+  if (matches.length === 1) return matches[0] as MaintenanceWindow;
+  if (matches.length === 0) throw appError('MAINTENANCE_NOT_FOUND', { detail: `no maintenance window ${id}` });
+  const listed = matches.map((w) => `${w.id} (${w.start}, ${w.reason})`).join('; ');
+  throw appError('MAINTENANCE_ID_AMBIGUOUS', {
+    detail: `"${id}" starts ${matches.length} maintenance window ids: ${listed}; give more of the id`,
+  });
+}
+
 /** Ends a window early: the silence expires now and the window's end is moved to now. */
 export async function endMaintenance(
   deps: { store: MaintenanceStore; alertmanager: AlertmanagerClient },
   id: string,
   now = new Date(),
 ): Promise<MaintenanceWindow> {
-  const window = (await deps.store.list()).find((w) => w.id === id || w.id.startsWith(id));
-  if (window === undefined) throw appError('MAINTENANCE_NOT_FOUND', { detail: `no maintenance window ${id}` });
+  const window = findWindow(await deps.store.list(), id);
   const nowIso = now.toISOString();
   const running = window.end > nowIso;
   if (window.silence_id !== null && running) await deps.alertmanager.expireSilence(window.silence_id);
