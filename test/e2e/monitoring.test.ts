@@ -9,11 +9,9 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { freePort } from '../../src/lib/net/index.ts';
 import { dashboardExpressions, recordingExpressions, substituteVariables } from '../../src/platform/monitoring-config/index.ts';
 import {
   findExecutable,
@@ -24,6 +22,7 @@ import {
   type RunnerConfig,
   startPlatform,
 } from '../../src/platform/runner/index.ts';
+import { isGone, platformEnv, portIsFree, requireRedisServer, until, waitHealthy } from '../helpers/platform.ts';
 
 const REPO = new URL('../..', import.meta.url).pathname;
 const RULES_DIR = join(REPO, 'monitoring/prometheus/rules');
@@ -45,32 +44,13 @@ const DASHBOARD_VARIABLES: Record<string, string> = {
 
 /** Tests never skip: without a dependency they fail saying what to install. */
 function requireBinaries(): void {
+  requireRedisServer();
   const path = process.env.PATH;
-  if (findExecutable('redis-server', path) === undefined) {
-    assert.fail('redis-server is not on PATH: apt-get update && apt-get install -y redis-server');
-  }
   const alertmanager = ['alertmanager', 'prometheus-alertmanager'].some((name) => findExecutable(name, path) !== undefined);
   if (findExecutable('prometheus', path) === undefined || !alertmanager) {
     assert.fail(
       `Prometheus or Alertmanager is not on PATH; this test needs both. Install them with: ${MONITORING_INSTALL_COMMAND}`,
     );
-  }
-}
-
-async function portIsFree(port: number): Promise<boolean> {
-  const server = createServer();
-  return new Promise((resolve) => {
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
-function isGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch {
-    return true;
   }
 }
 
@@ -90,21 +70,6 @@ function processesMentioning(text: string): string[] {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until<T>(what: string, ms: number, probe: () => Promise<T | undefined>, everyMs = 250): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    await sleep(everyMs);
-  }
-  throw new Error(`${what}: not within ${ms / 1000} s${last instanceof Error ? ` (last error: ${last.message})` : ''}`);
-}
 
 interface Sample {
   readonly metric: Record<string, string>;
@@ -197,26 +162,12 @@ describe('monitoring and operations of the local platform (Prometheus, Alertmana
     async () => {
       requireBinaries();
       varDir = mkdtempSync(join(tmpdir(), 'haddock-e2e-monitoring-'));
-      const env: Record<string, string | undefined> = {
-        ...process.env,
-        REDIS_URL: '',
-        HADDOCK_VAR_DIR: varDir,
-        GATEWAY_PORT: String(await freePort()),
-        GATEWAY_METRICS_PORT: String(await freePort()),
-        USERS_PORT: String(await freePort()),
-        QUOTES_PORT: String(await freePort()),
-        SEARCH_PORT: String(await freePort()),
-        OPS_PORT: String(await freePort()),
-        REDIS_PORT: String(await freePort()),
-        ALERT_SINK_PORT: String(await freePort()),
-        PROMETHEUS_PORT: String(await freePort()),
-        ALERTMANAGER_PORT: String(await freePort()),
-        RATE_LIMIT_PER_MINUTE: '0',
+      const env = await platformEnv(varDir, {
         MONITORING: 'on',
         MONITORING_PROFILE: 'test',
         ADMIN_KEY: ADMIN,
         LOG_LEVEL: 'WARNING',
-      };
+      });
       config = loadConfig(env);
       platform = await startPlatform(config, { onEvent: (event) => events.push(event) });
       assert.ok(platform.urls.prometheus, 'Prometheus started');
@@ -232,10 +183,7 @@ describe('monitoring and operations of the local platform (Prometheus, Alertmana
   });
 
   test('every series of the metrics contract reaches Prometheus with its labels', { timeout: 120_000 }, async () => {
-    await until('the services are healthy', 20_000, async () => {
-      const states = await Promise.all(SERVICES.map((s) => fetch(`${gw}/${s}/health`).then((r) => r.status)));
-      return states.every((status) => status === 200) ? true : undefined;
-    });
+    await waitHealthy(gw);
     const call = async (method: string, path: string, body?: unknown, token?: string) => {
       const headers: Record<string, string> = {};
       if (body !== undefined) headers['content-type'] = 'application/json';

@@ -6,56 +6,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { freePort } from '../../src/lib/net/index.ts';
-import { findExecutable, loadConfig, type PlatformHandle, startPlatform } from '../../src/platform/runner/index.ts';
+import { loadConfig, type PlatformHandle, startPlatform } from '../../src/platform/runner/index.ts';
+import { platformEnv, requireRedisServer, waitHealthy } from '../helpers/platform.ts';
 
 const ADMIN = 'e2e-admin-key-0123456789';
 
 async function start(extra: Record<string, string>): Promise<{ platform: PlatformHandle; varDir: string }> {
-  if (findExecutable('redis-server', process.env.PATH) === undefined) {
-    assert.fail('redis-server is not on PATH: apt-get update && apt-get install -y redis-server');
-  }
+  requireRedisServer();
   const varDir = mkdtempSync(join(tmpdir(), 'haddock-e2e-'));
-  const env: Record<string, string | undefined> = {
-    ...process.env,
-    REDIS_URL: '',
-    HADDOCK_VAR_DIR: varDir,
-    GATEWAY_PORT: String(await freePort()),
-    USERS_PORT: String(await freePort()),
-    QUOTES_PORT: String(await freePort()),
-    SEARCH_PORT: String(await freePort()),
-    OPS_PORT: String(await freePort()),
-    REDIS_PORT: String(await freePort()),
-    // Free ports for the other listeners too, so parallel test files never collide on the defaults;
-    // monitoring has its own end-to-end test (monitoring.test.ts).
-    GATEWAY_METRICS_PORT: String(await freePort()),
-    ALERT_SINK_PORT: String(await freePort()),
-    PROMETHEUS_PORT: String(await freePort()),
-    ALERTMANAGER_PORT: String(await freePort()),
-    MONITORING: 'off',
-    ADMIN_KEY: ADMIN,
-    LOG_LEVEL: 'WARNING',
-    ...extra,
-  };
+  // Monitoring has its own end-to-end test (monitoring.test.ts).
+  const env = await platformEnv(varDir, { ADMIN_KEY: ADMIN, LOG_LEVEL: 'WARNING', ...extra });
   const platform = await startPlatform(loadConfig(env));
   return { platform, varDir };
-}
-
-async function waitHealthy(gateway: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const states = await Promise.all(
-      ['users', 'quotes', 'search'].map((s) =>
-        fetch(`${gateway}/${s}/health`).then(
-          (r) => r.status,
-          () => 0,
-        ),
-      ),
-    );
-    if (states.every((s) => s === 200)) return;
-    if (Date.now() > deadline) assert.fail(`services not healthy within 20 s: ${states.join(', ')}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 describe('the local platform through its gateway', () => {

@@ -6,7 +6,6 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { freePort } from '../../src/lib/net/index.ts';
 import {
   type ChildSpec,
   findExecutable,
@@ -20,47 +19,9 @@ import {
   type SupervisorEvent,
   startPlatform,
 } from '../../src/platform/runner/index.ts';
+import { isGone, platformEnv, portIsFree, requireRedisServer, until } from '../helpers/platform.ts';
 
 const REPO = new URL('../..', import.meta.url).pathname;
-
-/** Tests never skip: without redis-server they fail saying what to install. */
-function requireRedisServer(): void {
-  if (findExecutable('redis-server', process.env.PATH) === undefined) {
-    assert.fail(`redis-server is not on PATH; the runner tests need it. ${REDIS_MISSING_MESSAGE}`);
-  }
-}
-
-async function portIsFree(port: number): Promise<boolean> {
-  const server = createServer();
-  return new Promise((resolve) => {
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
-function isGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch {
-    return true;
-  }
-}
-
-async function until<T>(what: string, ms: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${what}: not within ${ms} ms${last instanceof Error ? ` (last error: ${last.message})` : ''}`);
-}
 
 function filesUnder(dir: string): string[] {
   return readdirSync(dir, { recursive: true, encoding: 'utf8' }).map((file) => join(dir, file));
@@ -71,27 +32,6 @@ function tempDir(prefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   tempDirs.push(dir);
   return dir;
-}
-
-async function platformEnv(varDir: string): Promise<NodeJS.ProcessEnv> {
-  return {
-    ...process.env,
-    HADDOCK_VAR_DIR: varDir,
-    GATEWAY_PORT: String(await freePort()),
-    USERS_PORT: String(await freePort()),
-    QUOTES_PORT: String(await freePort()),
-    SEARCH_PORT: String(await freePort()),
-    OPS_PORT: String(await freePort()),
-    REDIS_PORT: String(await freePort()),
-    GATEWAY_METRICS_PORT: String(await freePort()),
-    ALERT_SINK_PORT: String(await freePort()),
-    PROMETHEUS_PORT: String(await freePort()),
-    ALERTMANAGER_PORT: String(await freePort()),
-    MONITORING: 'off',
-    REDIS_URL: undefined,
-    RATE_LIMIT_PER_MINUTE: '0',
-    LOG_LEVEL: 'INFO',
-  };
 }
 
 /** A PATH holding redis-server and nothing else: Prometheus and Alertmanager are "not installed". */
