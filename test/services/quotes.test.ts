@@ -575,53 +575,7 @@ test('DELETE /quotes/:id → 401 without a token', async (t) => {
   assert.deepEqual(res.json(), { error: 'Authentification requise' });
 });
 
-// ---------------------------------------------------------------- service routes
-
-test('an unknown quotes route → 404 JSON', async (t) => {
-  const { app } = await setup(t);
-  for (const options of [{ url: '/quotes/1/comments' }, { url: '/nope' }, { method: 'PATCH' as const, url: '/quotes/1' }]) {
-    const res = await app.inject(options);
-    assert.equal(res.statusCode, 404, options.url);
-    assert.deepEqual(res.json(), { error: 'Route non trouvée' });
-  }
-});
-
-test('GET /quotes/health → exactly {"message":"healthy"}', async (t) => {
-  const { app } = await setup(t);
-  const res = await app.inject({ url: '/quotes/health' });
-  assert.equal(res.statusCode, 200);
-  assert.equal(res.body, '{"message":"healthy"}');
-});
-
-test('GET /quotes/health/live → 200', async (t) => {
-  const { app } = await setup(t);
-  const res = await app.inject({ url: '/quotes/health/live' });
-  assert.equal(res.statusCode, 200);
-  assert.deepEqual(res.json(), { message: 'alive' });
-});
-
-test('GET /apidocs/json → an OpenAPI 3 document listing the quotes routes', async (t) => {
-  const { app } = await setup(t);
-  const res = await app.inject({ url: '/apidocs/json' });
-  assert.equal(res.statusCode, 200);
-  const doc = res.json() as { openapi: string; paths: Record<string, Record<string, unknown>> };
-  assert.match(doc.openapi, /^3\./);
-  const routes = Object.entries(doc.paths).flatMap(([path, methods]) =>
-    Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`),
-  );
-  for (const route of [
-    'GET /quotes',
-    'POST /quotes',
-    'GET /quotes/random',
-    'GET /quotes/{id}',
-    'PUT /quotes/{id}',
-    'DELETE /quotes/{id}',
-    'GET /quotes/health',
-    'GET /quotes/health/live',
-  ]) {
-    assert.ok(routes.includes(route), `${route} missing from ${routes.join(', ')}`);
-  }
-});
+// ---------------------------------------------------------------- catalogue version
 
 test('every write moves the catalogue version by exactly one', async (t) => {
   const { prefix, app } = await setup(t);

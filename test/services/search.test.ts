@@ -224,32 +224,3 @@ test('GET /search → two search instances on one prefix both see a change', SLO
   assert.deepEqual(await query('accapareur'), ['Accapareur de baignoire']);
   assert.deepEqual(await otherQuery('accapareur'), ['Accapareur de baignoire']);
 });
-
-// ---------------------------------------------------------------- service routes
-
-test('an unknown search route → 404 JSON', async () => {
-  const res = await shared.search.inject({ url: '/search/advanced', headers: auth(shared.token) });
-  assert.equal(res.statusCode, 404);
-  assert.deepEqual(res.json(), { error: 'Route non trouvée' });
-});
-
-test('GET /search/health → exactly {"message":"healthy"}', async () => {
-  const res = await shared.search.inject({ url: '/search/health' });
-  assert.equal(res.statusCode, 200);
-  assert.equal(res.body, '{"message":"healthy"}');
-});
-
-test('GET /search/health/live → 200', async () => {
-  const res = await shared.search.inject({ url: '/search/health/live' });
-  assert.equal(res.statusCode, 200);
-  assert.deepEqual(res.json(), { message: 'alive' });
-});
-
-test('GET /apidocs/json → an OpenAPI 3 document listing the search routes', async () => {
-  const res = await shared.search.inject({ url: '/apidocs/json' });
-  assert.equal(res.statusCode, 200);
-  const doc = res.json() as { openapi: string; paths: Record<string, Record<string, unknown>> };
-  assert.match(doc.openapi, /^3\./);
-  assert.deepEqual(Object.keys(doc.paths).sort(), ['/search', '/search/health', '/search/health/live', '/search/health/ready']);
-  assert.ok('get' in (doc.paths['/search'] ?? {}));
-});
