@@ -126,9 +126,12 @@ const LEVEL_MAP: Record<string, LogLevel> = {
 /** Where a process writes its JSON log lines besides stdout, and how the file rotates. */
 export interface LogFileConfig {
   readonly path: string;
-  /** A file that would grow past this is renamed `<path>.1` and a new one started. */
+  /**
+   * Once a line takes the file to this size, it is rotated: gzip-compressed to
+   * `<path>.<UTC time>-<n>.gz` (see `rotatedLogName` in src/lib/logging) and a new one started.
+   */
   readonly maxBytes: number;
-  /** Rotated files kept (`<path>.1` … `<path>.<keep>`); older ones are deleted. */
+  /** Rotated files kept, the newest; older ones are deleted (`haddock clean` also deletes them after LOG_RETENTION_DAYS). */
   readonly keep: number;
 }
 
