@@ -16,6 +16,7 @@ import {
 } from '../../src/lib/config/index.ts';
 import { describeRedis, isRedisUnavailable } from '../../src/lib/redis/index.ts';
 import { loadConfig as loadRunnerConfig } from '../../src/platform/runner/config.ts';
+import { platformChildren } from '../../src/platform/runner/platform.ts';
 import { loadConfig as loadOpsServiceConfig } from '../../src/services/ops/config.ts';
 import { loadConfig as loadQuotesConfig } from '../../src/services/quotes/config.ts';
 
@@ -287,6 +288,15 @@ test('the runner starts no Redis of its own under REDIS_SENTINELS, and checks th
   assert.equal(config.redis?.mode, 'sentinel');
   assert.equal(config.redisUrl, undefined);
   assert.equal(loadRunnerConfig({}).redis, undefined, 'a private redis-server by default');
+  const children = platformChildren(config, { redisServer: undefined, prometheus: undefined, alertmanager: undefined });
+  assert.equal(
+    children.some((child) => child.name === 'redis'),
+    false,
+    'no redis-server child',
+  );
+  const users = children.find((child) => child.name === 'users');
+  assert.equal(users?.env.REDIS_SENTINELS, '127.0.0.1:26379', 'the services ask the Sentinels');
+  assert.equal(users?.env.REDIS_URL, undefined, 'and get no REDIS_URL, which they would refuse beside REDIS_SENTINELS');
   assert.throws(
     () => loadRunnerConfig({ REDIS_SENTINELS: 'nope', GATEWAY_PORT: 'x' }),
     (err: unknown) => err instanceof ConfigError && err.problems.length === 2,
