@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
-import { invalidateQuotesCatalogue } from '../../src/cli/commands/backup.ts';
 import { type Env, EnvReader, readRedisConfig, readRedisKeyPrefix } from '../../src/lib/config/index.ts';
 import { AppError } from '../../src/lib/errors/index.ts';
 import {
@@ -18,6 +17,7 @@ import {
   verifyBackup,
 } from '../../src/ops/backup/index.ts';
 import { type OpsConfig, readOpsConfig } from '../../src/ops/config.ts';
+import { QuoteStore } from '../../src/services/quotes/quote-store.ts';
 import { login, quotesApp, SEED_QUOTE_COUNT, SEED_USERS, usersApp } from '../helpers/apps.ts';
 import { type PrivateRedis, startPrivateRedis } from '../helpers/redis.ts';
 
@@ -104,7 +104,7 @@ describe('backups of a populated platform database', () => {
     await client.set(`${PREFIX}junk`, 'x');
 
     const report = await restoreBackup(config, good.id, {
-      afterRestore: (live) => invalidateQuotesCatalogue(live, PREFIX),
+      afterRestore: (live) => new QuoteStore(live, PREFIX).invalidateSnapshots(),
     });
     assert.equal(report.restored, good.id);
     assert.match(report.safety_backup, /pre-restore$/);
@@ -213,7 +213,7 @@ describe('backups of a populated platform database', () => {
       const report = await restoreBackup(config, manifest.id, {
         afterRestore: async (live) => {
           seen = (await takeInventory(live, PREFIX)).total;
-          await invalidateQuotesCatalogue(live, PREFIX);
+          await new QuoteStore(live, PREFIX).invalidateSnapshots();
         },
       });
       assert.equal(seen, manifest.keys.total, 'the hook runs on the live Redis once every key is back');

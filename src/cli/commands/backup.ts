@@ -1,5 +1,4 @@
 import { AppError, appError } from '../../lib/errors/index.ts';
-import type { Redis } from '../../lib/redis/index.ts';
 import {
   type BackupManifest,
   findBackup,
@@ -12,7 +11,7 @@ import {
   takeBackup,
   verifyBackup,
 } from '../../ops/backup/index.ts';
-import { quoteKeys } from '../../services/quotes/quote-store.ts';
+import { QuoteStore } from '../../services/quotes/quote-store.ts';
 import type { CliConfig } from '../config.ts';
 import { withRedis } from '../redis.ts';
 
@@ -57,16 +56,6 @@ export async function pruneCommand(config: CliConfig, dryRun: boolean): Promise<
 }
 
 /**
- * Moves the quotes catalogue version past every value it had (server clock,
- * µs): the services compare versions for equality, and a restored older value
- * could otherwise match a copy they cached before the restore.
- */
-export async function invalidateQuotesCatalogue(redis: Redis, prefix: string): Promise<void> {
-  const [seconds, micros] = await redis.time();
-  await redis.set(quoteKeys(prefix).version, `${seconds}${String(micros).padStart(6, '0')}`);
-}
-
-/**
  * `haddock restore [id]`: asks `confirm` first (unless `--yes`), then restores
  * after a safety backup of the current state. The library checks the file
  * against its manifest first and refuses a damaged one before anything is
@@ -87,6 +76,6 @@ export async function restoreCommand(
   }
   return restoreBackup(config.ops, manifest.id, {
     onProgress: options.onProgress,
-    afterRestore: (redis) => invalidateQuotesCatalogue(redis, config.ops.redisKeyPrefix),
+    afterRestore: (redis) => new QuoteStore(redis, config.ops.redisKeyPrefix).invalidateSnapshots(),
   });
 }

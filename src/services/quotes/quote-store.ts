@@ -138,6 +138,17 @@ export class QuoteStore {
     defineOnce(redis, 'quotesDelete', 3, DELETE);
   }
 
+  /**
+   * Moves the catalogue version to the server's clock (microseconds), past any
+   * version a reader can hold: after a restore replaced the keys underneath,
+   * every cached copy, even one taken from the restored data's own version
+   * number before, is reloaded on its next read.
+   */
+  async invalidateSnapshots(): Promise<void> {
+    const [seconds, micros] = await this.redis.time();
+    await this.redis.set(this.keys.version, `${seconds}${String(micros).padStart(6, '0')}`);
+  }
+
   private get writeKeys(): [string, string, string] {
     return [this.keys.quotes, this.keys.nextId, this.keys.version];
   }
