@@ -26,6 +26,18 @@ export function formatEvent(event: PlatformEvent): string {
   }
 }
 
+/** A Redis URL fit to print: a password in it is replaced, never shown. */
+export function printableRedisUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password === '') return url;
+    parsed.password = 'redacted';
+    return parsed.toString();
+  } catch {
+    return 'an invalid REDIS_URL';
+  }
+}
+
 /** The addresses to open, with `localhost` for readability. */
 export function formatUrls(urls: PlatformUrls): string {
   const local = (url: string) => url.replace('//127.0.0.1:', '//localhost:');
@@ -36,7 +48,7 @@ export function formatUrls(urls: PlatformUrls): string {
     ['quotes', local(urls.quotes)],
     ['search', local(urls.search)],
     ['operations', `${local(urls.ops)}/ops`],
-    ['redis', urls.redis],
+    ['redis', printableRedisUrl(urls.redis)],
     ['prometheus', urls.prometheus === undefined ? undefined : local(urls.prometheus)],
     ['alertmanager', urls.alertmanager === undefined ? undefined : local(urls.alertmanager)],
     ['alert log', `${local(urls.alertSink)}/alerts`],
