@@ -2,17 +2,18 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import type { Env } from '../../src/lib/config/index.ts';
 import { freePort } from '../../src/lib/net/index.ts';
 import { buildGateway, type GatewayInstance, type GatewayOptions } from '../../src/platform/gateway/app.ts';
 import { loadConfig } from '../../src/platform/gateway/config.ts';
-import { buildPlatformOpenApi, mergeOpenApi, type OpenApiDocument } from '../../src/platform/gateway/openapi.ts';
-import { FixedWindowLimiter } from '../../src/platform/gateway/rate-limit.ts';
+import { mergeOpenApi, type OpenApiDocument, PlatformDocs } from '../../src/platform/gateway/openapi.ts';
 import { gatewayEndpoint, isPrivatePath, upstreamFor } from '../../src/platform/gateway/routing.ts';
+import { eventually, quotesApp, searchApp, usersApp } from '../helpers/apps.ts';
 import { captureLogs, find, labelValues, parseMetrics, type Sample, value } from '../helpers/metrics.ts';
+import { cleanPrefix, requireRedis, testRedisUrl, uniquePrefix } from '../helpers/redis.ts';
 
 interface Echo {
   upstream: string;
@@ -60,6 +61,18 @@ async function startUpstream(name: string): Promise<Upstream> {
         bodySha256: hash.digest('hex'),
       };
       upstream.seen.push(echo);
+      if (req.url === '/quotes/unavailable') {
+        res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' });
+        res.end('{"error":"unavailable"}');
+        return;
+      }
+      if (req.url === '/quotes/broken') {
+        // Announces 100 bytes, sends a few, then dies: a cut answer.
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
+        res.write('{"partial":');
+        setTimeout(() => res.destroy(), 20);
+        return;
+      }
       const answer = () => {
         const payload = JSON.stringify(echo);
         res.writeHead(req.method === 'POST' ? 201 : 200, {
@@ -124,7 +137,8 @@ before(
     upstreams.quotes = await startUpstream('quotes');
     upstreams.search = await startUpstream('search');
     upstreams.ops = await startUpstream('ops');
-    openapi = await buildPlatformOpenApi();
+    // The echo upstreams document nothing: these gateways serve a fixed page (the fetched one is tested below).
+    openapi = mergeOpenApi([{ openapi: '3.0.3', paths: { '/quotes': { get: { responses: { 200: { description: 'ok' } } } } } }]);
   },
   { timeout: 30_000 },
 );
@@ -302,6 +316,36 @@ describe('request relaying', { timeout: 30_000 }, () => {
     assert.equal(echo.headers['proxy-authorization'], undefined);
   });
 
+  test('an absolute-form request target is relayed in origin form, query included', async () => {
+    const { port } = new URL(base);
+    const text = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1', () => {
+        socket.write(`GET http://haddock.example/quotes/7?x=1 HTTP/1.1\r\nHost: haddock.example\r\nConnection: close\r\n\r\n`);
+      });
+      let received = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => {
+        received += chunk;
+      });
+      socket.on('end', () => resolve(received));
+      socket.on('error', reject);
+    });
+    assert.match(text, /^HTTP\/1\.1 200 /);
+    // The answer is chunked: the echo is the one JSON object in it.
+    const echo = JSON.parse(/\{.*\}/s.exec(text)?.[0] ?? '{}') as Echo;
+    assert.equal(echo.upstream, 'quotes');
+    assert.equal(echo.url, '/quotes/7?x=1');
+  });
+
+  test('an upstream 503 is relayed as it is, not retried', async () => {
+    const before = upstreams.quotes.seen.filter((e) => e.url === '/quotes/unavailable').length;
+    const response = await fetch(`${base}/quotes/unavailable`);
+    assert.equal(response.status, 503);
+    assert.equal(response.headers.get('retry-after'), '1');
+    assert.deepEqual(await response.json(), { error: 'unavailable' });
+    assert.equal(upstreams.quotes.seen.filter((e) => e.url === '/quotes/unavailable').length, before + 1);
+  });
+
   for (const path of ['/metrics', '/quotes/metrics', '/users/metrics', '/search/metrics', '/metrics/', '/%6Detrics?x=1']) {
     test(`GET ${path} → 404 JSON, never proxied`, async () => {
       const before = Object.values(upstreams).reduce((n, u) => n + u.seen.length, 0);
@@ -391,32 +435,48 @@ describe('rate limit', { timeout: 30_000 }, () => {
     }
   });
 
-  test('FixedWindowLimiter resets after the window and stays bounded', () => {
-    let now = 0;
-    const limiter = new FixedWindowLimiter({ limit: 2, windowMs: 1_000, maxKeys: 3, now: () => now });
-    assert.equal(limiter.hit('a').allowed, true);
-    assert.equal(limiter.hit('a').allowed, true);
-    const third = limiter.hit('a');
-    assert.equal(third.allowed, false);
-    assert.equal(third.resetSeconds, 1);
-    now = 1_000;
-    assert.equal(limiter.hit('a').allowed, true, 'a new window opens');
-    for (const key of ['b', 'c', 'd', 'e']) limiter.hit(key);
-    assert.equal(limiter.size, 3);
-    now = 5_000;
-    limiter.sweep();
-    assert.equal(limiter.size, 0);
-    limiter.close();
+  test('the window is per client address, and a client is let through again once its window has passed', async () => {
+    // TRUST_PROXY: each X-Forwarded-For is a client address of its own; a 1 s window instead of the minute.
+    const { base } = await startGatewayApp({ RATE_LIMIT_PER_MINUTE: '2', TRUST_PROXY: 'true' }, { rateLimitWindowMs: 1_000 });
+    const from = async (address: string) => {
+      const response = await fetch(`${base}/quotes/1`, { headers: { 'x-forwarded-for': address } });
+      await response.arrayBuffer();
+      return response.status;
+    };
+    assert.deepEqual([await from('203.0.113.1'), await from('203.0.113.1'), await from('203.0.113.1')], [200, 200, 429]);
+    assert.equal(await from('203.0.113.2'), 200, 'another address has its own window');
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    assert.equal(await from('203.0.113.1'), 200, 'a new window opens');
   });
 });
 
-describe('API documentation', { timeout: 30_000 }, () => {
+describe('API documentation, fetched from the services', { timeout: 60_000 }, () => {
+  const prefix = uniquePrefix('gateway-docs');
+  const services: FastifyInstance[] = [];
   let base: string;
+
   before(async () => {
-    base = await startGateway();
+    await requireRedis();
+    // The real services, listening: the gateway reads each one's own /apidocs/json over HTTP.
+    const urls: string[] = [];
+    for (const build of [usersApp, quotesApp, searchApp]) {
+      const app = await build({ prefix });
+      services.push(app);
+      urls.push(await app.listen({ host: '127.0.0.1', port: 0 }));
+    }
+    // No operations service: its part of the page is missing, the rest is served.
+    const opsPort = await freePort();
+    ({ base } = await startGatewayApp(
+      { USERS_URL: urls[0], QUOTES_URL: urls[1], SEARCH_URL: urls[2], OPS_URL: `http://127.0.0.1:${opsPort}` },
+      { openapi: undefined },
+    ));
+  });
+  after(async () => {
+    await Promise.all(services.map((app) => app.close()));
+    await cleanPrefix(testRedisUrl(), prefix);
   });
 
-  test('GET /apidocs/json is one OpenAPI 3 document with the paths of all three services', async () => {
+  test('GET /apidocs/json is one OpenAPI 3 document with the paths the running services document', async () => {
     const response = await fetch(`${base}/apidocs/json`);
     assert.equal(response.status, 200);
     const doc = (await response.json()) as OpenApiDocument;
@@ -439,6 +499,7 @@ describe('API documentation', { timeout: 30_000 }, () => {
     assert.ok(doc.components.securitySchemes.token, 'security scheme kept');
     for (const path of Object.keys(doc.paths)) {
       assert.doesNotMatch(path, /^\/apidocs|metrics$/, `${path} must not be documented`);
+      assert.doesNotMatch(path, /^\/ops/, `${path}: the operations service is down, it cannot be on the page`);
     }
   });
 
@@ -448,15 +509,104 @@ describe('API documentation', { timeout: 30_000 }, () => {
     assert.match(response.headers.get('content-type') ?? '', /text\/html/);
     assert.match(await response.text(), /swagger/i);
   });
+});
 
-  test('buildGateway without a document builds it from the services', async () => {
-    const app = await buildGateway(loadConfig({}), { logger: false });
+describe('PlatformDocs', { timeout: 30_000 }, () => {
+  const silent = { warn: () => {}, error: () => {} };
+  const document = (path: string) => ({
+    openapi: '3.0.3',
+    paths: { [path]: { get: { responses: { 200: { description: 'ok' } } } } },
+  });
+
+  /** A service's documentation endpoint whose answer the test sets, counting the requests it gets. */
+  async function docsServer(answer: { status: number; body: unknown }) {
+    const state = { answer, requests: 0 };
+    const server = createServer((req, res) => {
+      state.requests += 1;
+      assert.equal(req.url, '/apidocs/json');
+      res.writeHead(state.answer.status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(state.answer.body));
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    return Object.assign(state, { url, close: () => server.close() });
+  }
+
+  test('a service that failed is asked again after the back-off; the page shows the others meanwhile', async () => {
+    const a = await docsServer({ status: 200, body: document('/a') });
+    const b = await docsServer({ status: 503, body: { error: 'down' } });
+    let now = 1_000;
+    const docs = new PlatformDocs(
+      [
+        { name: 'a', url: a.url },
+        { name: 'b', url: b.url },
+      ],
+      { timeoutMs: 2_000, retryMs: 5_000, now: () => now },
+    );
     try {
-      const response = await app.inject({ url: '/apidocs/json' });
-      assert.equal(response.statusCode, 200);
-      assert.ok('/quotes/{id}' in (response.json() as OpenApiDocument).paths);
+      assert.deepEqual(Object.keys(docs.current().paths), [], 'nothing before the first request');
+      await docs.refresh(silent);
+      assert.deepEqual(docs.services, ['a']);
+      assert.deepEqual(Object.keys(docs.current().paths), ['/a']);
+
+      b.answer = { status: 200, body: document('/b') };
+      now += 4_000;
+      await docs.refresh(silent);
+      assert.deepEqual([a.requests, b.requests], [1, 1], 'within the back-off nobody is asked again');
+      assert.deepEqual(docs.services, ['a']);
+
+      now += 1_000;
+      await docs.refresh(silent);
+      assert.deepEqual([a.requests, b.requests], [1, 2], 'only the one that failed is asked again');
+      assert.deepEqual(Object.keys(docs.current().paths), ['/a', '/b']);
     } finally {
-      await app.close();
+      a.close();
+      b.close();
+    }
+  });
+
+  test('a document older than maxAgeMs is fetched again in the background; a failed refresh keeps the old one', async () => {
+    const a = await docsServer({ status: 200, body: document('/old') });
+    let now = 0;
+    const docs = new PlatformDocs([{ name: 'a', url: a.url }], { timeoutMs: 2_000, maxAgeMs: 60_000, now: () => now });
+    try {
+      await docs.refresh(silent);
+      a.answer = { status: 200, body: document('/new') };
+      now = 30_000;
+      await docs.refresh(silent);
+      assert.equal(a.requests, 1, 'still fresh');
+      now = 60_000;
+      await docs.refresh(silent);
+      assert.deepEqual(Object.keys(docs.current().paths), ['/old'], 'the old page is served while the new one is fetched');
+      await eventually(async () => '/new' in docs.current().paths, 2_000, 'the refreshed document replaces the old one');
+
+      a.answer = { status: 500, body: {} };
+      now = 120_000;
+      await docs.refresh(silent);
+      await eventually(async () => a.requests === 3, 2_000, 'the third fetch');
+      assert.deepEqual(Object.keys(docs.current().paths), ['/new'], 'a failed refresh keeps the last document');
+    } finally {
+      a.close();
+    }
+  });
+
+  test('every service down or answering something else: an empty page, never an error', async () => {
+    const junk = await docsServer({ status: 200, body: { hello: 'world' } });
+    const docs = new PlatformDocs(
+      [
+        { name: 'down', url: `http://127.0.0.1:${await freePort()}` },
+        { name: 'junk', url: junk.url },
+      ],
+      { timeoutMs: 2_000 },
+    );
+    try {
+      await docs.refresh(silent);
+      assert.deepEqual(docs.services, []);
+      assert.match(docs.current().openapi, /^3\./);
+      assert.deepEqual(docs.current().paths, {});
+    } finally {
+      junk.close();
     }
   });
 });
@@ -603,6 +753,22 @@ describe('metrics and logs', { timeout: 30_000 }, () => {
     assert.equal(value(samples, 'gateway_upstream_errors_total', { upstream: 'search', kind: 'unavailable' }), 0);
     assert.equal(value(samples, 'http_requests_total', { endpoint: '/quotes*', http_status: '502' }), 2);
     assert.equal(value(samples, 'http_requests_total', { endpoint: 'unmatched', http_status: '504' }), 1);
+  });
+
+  test('an answer the upstream cuts mid-body reaches the client cut, and counts as a reset', async () => {
+    const { base, scrape } = await withMetrics();
+    const response = await fetch(`${base}/quotes/broken`);
+    assert.equal(response.status, 200);
+    await assert.rejects(response.arrayBuffer());
+    let samples: Sample[] = [];
+    const deadline = Date.now() + 3_000;
+    do {
+      samples = await scrape();
+      if (value(samples, 'gateway_upstream_errors_total', { upstream: 'quotes', kind: 'reset' }) > 0) break;
+      await new Promise((r) => setTimeout(r, 50));
+    } while (Date.now() < deadline);
+    assert.equal(value(samples, 'gateway_upstream_errors_total', { upstream: 'quotes', kind: 'reset' }), 1);
+    assert.equal(value(samples, 'gateway_upstream_errors_total', { upstream: 'quotes', kind: 'unavailable' }), 0);
   });
 
   test('a client that leaves mid-request is recorded as 499, not counted as an upstream error, and the gauge comes back to 0', async () => {

@@ -182,6 +182,45 @@ export function readResourceConfig(reader: EnvReader): ResourceConfig {
   };
 }
 
+/** What every HTTP listener (services, gateway, alert sink) reads: its timeouts, and how it was started. */
+export interface HttpConfig {
+  /** HTTP_REQUEST_TIMEOUT_MS: longest a client may take to send a whole request, headers and body (408 after). */
+  readonly httpRequestTimeoutMs: number;
+  /** HTTP_HEADERS_TIMEOUT_MS: longest a client may take to send the request headers (408 after): slow-header clients. */
+  readonly httpHeadersTimeoutMs: number;
+  /** HTTP_KEEP_ALIVE_TIMEOUT_MS: how long an idle keep-alive connection is kept open. */
+  readonly httpKeepAliveTimeoutMs: number;
+  /**
+   * HTTP_INSTRUMENTATION: false drops the per-request metrics and log line. Bench-only, to show their cost;
+   * never in production, where the dashboards and alerts read them.
+   */
+  readonly httpInstrumentation: boolean;
+  /** HADDOCK_SUPERVISED (set by the local runner): the process leaves when its supervisor dies. */
+  readonly supervised: boolean;
+}
+
+/**
+ * Reads HTTP_REQUEST_TIMEOUT_MS (default 30 s), HTTP_HEADERS_TIMEOUT_MS (10 s, at most the request
+ * timeout), HTTP_KEEP_ALIVE_TIMEOUT_MS (72 s), HTTP_INSTRUMENTATION (true) and HADDOCK_SUPERVISED (false).
+ */
+export function readHttpConfig(reader: EnvReader): HttpConfig {
+  const config: HttpConfig = {
+    httpRequestTimeoutMs: reader.int('HTTP_REQUEST_TIMEOUT_MS', 30_000, 1_000, 600_000),
+    httpHeadersTimeoutMs: reader.int('HTTP_HEADERS_TIMEOUT_MS', 10_000, 1_000, 600_000),
+    // Longer than the idle time of the load balancers and proxies in front (60 s is common), so that the
+    // server never closes a connection the client is about to reuse.
+    httpKeepAliveTimeoutMs: reader.int('HTTP_KEEP_ALIVE_TIMEOUT_MS', 72_000, 1_000, 600_000),
+    httpInstrumentation: reader.bool('HTTP_INSTRUMENTATION', true),
+    supervised: reader.bool('HADDOCK_SUPERVISED', false),
+  };
+  if (config.httpHeadersTimeoutMs > config.httpRequestTimeoutMs) {
+    reader.problem(
+      `HTTP_HEADERS_TIMEOUT_MS (${config.httpHeadersTimeoutMs}) must not exceed HTTP_REQUEST_TIMEOUT_MS (${config.httpRequestTimeoutMs})`,
+    );
+  }
+  return config;
+}
+
 /**
  * A value read from configuration that must never be shown: it prints, logs
  * and serialises as `[redacted]`, so a config dump, a log line or an error
@@ -375,7 +414,7 @@ export function readRedisKeyPrefix(reader: EnvReader): string {
 }
 
 /** What every service reads: Redis, HTTP, security, logging. */
-export interface ServiceConfig extends LogConfig, ResourceConfig {
+export interface ServiceConfig extends LogConfig, ResourceConfig, HttpConfig {
   readonly serviceName: string;
   readonly nodeEnv: string;
   readonly host: string;
@@ -443,6 +482,7 @@ export function readServiceConfig(reader: EnvReader, serviceName: string, defaul
     tokenTtlSeconds: reader.int('TOKEN_TTL_SECONDS', 86_400, 60, 31_536_000),
     ...log,
     ...readResourceConfig(reader),
+    ...readHttpConfig(reader),
     bodyLimitBytes: reader.int('BODY_LIMIT_BYTES', 16_384, 1_024, 1_048_576),
     shutdownGraceMs: reader.int('SHUTDOWN_GRACE_MS', 10_000, 0, 120_000),
   };

@@ -1,12 +1,23 @@
 import type { FastifyInstance } from 'fastify';
 import { ConfigError } from '../config/index.ts';
 
+/** Where an app listens and how it stops: the fields of every listener's configuration. */
+export interface ServeConfig {
+  readonly host: string;
+  readonly port: number;
+  /** Longest in-flight requests may take to finish after SIGTERM before the process exits anyway. */
+  readonly shutdownGraceMs: number;
+  /** Started by the local runner (HADDOCK_SUPERVISED): leave when it dies. */
+  readonly supervised: boolean;
+}
+
 /**
  * Listens, then on SIGTERM/SIGINT stops accepting connections, lets in-flight
- * requests finish (bounded by `graceMs`), closes Redis through the app's
- * onClose hooks and exits. The orchestrator restarts a crashed process.
+ * requests finish (bounded by `shutdownGraceMs`), closes Redis through the
+ * app's onClose hooks and exits. The orchestrator restarts a crashed process.
  */
-export async function serve(app: FastifyInstance, host: string, port: number, graceMs: number): Promise<void> {
+export async function serve(app: FastifyInstance, config: ServeConfig): Promise<void> {
+  const { host, port, shutdownGraceMs: graceMs } = config;
   let closing = false;
   const shutdown = (signal: NodeJS.Signals) => {
     if (closing) return;
@@ -30,7 +41,7 @@ export async function serve(app: FastifyInstance, host: string, port: number, gr
   };
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);
-  if (supervised) {
+  if (config.supervised) {
     // Under the local runner: if the runner dies without stopping us (kill -9),
     // we are re-parented; shut down rather than hold our port as an orphan.
     const parent = process.ppid;
@@ -46,12 +57,8 @@ export async function serve(app: FastifyInstance, host: string, port: number, gr
   await app.listen({ host, port });
 }
 
-/** Set by `runEntry` when the local runner started this process (HADDOCK_SUPERVISED=1). */
-let supervised = false;
-
 /** Entry-point wrapper: configuration errors print every problem and exit 2; anything else exits 1. */
 export async function runEntry(service: string, main: () => Promise<void>): Promise<void> {
-  supervised = process.env.HADDOCK_SUPERVISED === '1';
   try {
     await main();
   } catch (err) {

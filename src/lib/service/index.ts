@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { type Authenticator, createAuthenticator, TokenStore } from '../auth/index.ts';
 import type { ServiceConfig } from '../config/index.ts';
 import { type HealthCheck, registerHealthRoutes } from '../health/index.ts';
-import { createServiceApp } from '../http/index.ts';
+import { createHttpApp } from '../http/index.ts';
 import { Counter, createRedisMetrics, createRegistry, Gauge, type Registry } from '../metrics/index.ts';
 import { createRedis, type Redis, waitForRedis } from '../redis/index.ts';
 import { Seeder } from '../seed/index.ts';
@@ -59,7 +59,16 @@ export async function buildService(
     memoryLimitBytes: config.memoryLimitBytes,
     cpuLimitCores: config.cpuLimitCores,
   });
-  const app = await createServiceApp({ config, logger: options.logger, logStream: options.logStream, metrics });
+  const app = await createHttpApp({
+    service: config.serviceName,
+    config,
+    logger: options.logger,
+    logStream: options.logStream,
+    bodyLimitBytes: config.bodyLimitBytes,
+    metrics: { registry: metrics },
+  });
+  // Set by the authentication hooks; declared up front so every request object has the same shape.
+  app.decorateRequest('principal', null);
   const redisMetrics = createRedisMetrics(metrics);
   const redis = createRedis(config.redis, {
     connectionName: `haddock-${config.serviceName}`,

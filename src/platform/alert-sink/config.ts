@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path';
-import { type Env, EnvReader, type LogConfig, readLogConfig } from '../../lib/config/index.ts';
+import { type Env, EnvReader, type HttpConfig, type LogConfig, readHttpConfig, readLogConfig } from '../../lib/config/index.ts';
 
-export interface AlertSinkConfig extends LogConfig {
+export interface AlertSinkConfig extends LogConfig, HttpConfig {
   /** Loopback only: the sink is a local stand-in, never exposed. */
   readonly host: string;
   readonly port: number;
@@ -26,6 +26,7 @@ export function loadConfig(env: Env): AlertSinkConfig {
     memoryLimit: 1_000,
     bodyLimitBytes: 1024 * 1024,
     ...log,
+    ...readHttpConfig(reader),
     shutdownGraceMs: reader.int('SHUTDOWN_GRACE_MS', 10_000, 0, 120_000),
   };
   reader.done();

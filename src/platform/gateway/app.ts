@@ -1,29 +1,24 @@
-import swagger, { type StaticDocumentSpec } from '@fastify/swagger';
-import swaggerUi from '@fastify/swagger-ui';
-import Fastify, {
-  type FastifyBaseLogger,
-  type FastifyError,
-  type FastifyInstance,
-  type FastifyReply,
-  type FastifyRequest,
-} from 'fastify';
-import { AppError, appError, ERRORS, errorBody } from '../../lib/errors/index.ts';
-import { quietLogController, requestIdOf } from '../../lib/http/index.ts';
-import { createLogger, pathOnly, registerRequestLogging } from '../../lib/logging/index.ts';
-import { Counter, createRegistry, type Registry, registerHttpMetrics, registerMetricsRoute } from '../../lib/metrics/index.ts';
+import rateLimit from '@fastify/rate-limit';
+import replyFrom, { type FastifyReplyFromHooks, type FastifyReplyFromOptions } from '@fastify/reply-from';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { appError } from '../../lib/errors/index.ts';
+import { createHttpApp, type OpenApiSource } from '../../lib/http/index.ts';
+import { pathOnly } from '../../lib/logging/index.ts';
+import { Counter, createRegistry, type Registry } from '../../lib/metrics/index.ts';
 import type { GatewayConfig } from './config.ts';
-import { buildPlatformOpenApi } from './openapi.ts';
-import { createUpstream, proxyRequest, UPSTREAM_ERROR_KINDS, type Upstream } from './proxy.ts';
-import { FixedWindowLimiter } from './rate-limit.ts';
+import { PlatformDocs } from './openapi.ts';
 import { gatewayEndpoint, isPrivatePath, type UpstreamName, upstreamFor } from './routing.ts';
+import { prepareRelay, relayOptions, UPSTREAM_ERROR_KINDS, UPSTREAM_NAMES, UpstreamPools } from './upstreams.ts';
 
 export interface GatewayOptions {
   /** false silences the JSON logger (tests). */
   readonly logger?: boolean;
   /** Where the JSON log lines go instead of stdout (tests capture them). */
   readonly logStream?: NodeJS.WritableStream;
-  /** The merged OpenAPI document to serve; built from the services' apps when omitted. */
+  /** A fixed document to serve at /apidocs; by default the services' own, fetched from them and merged. */
   readonly openapi?: object;
+  /** The rate limit's window (tests shorten it); the contract is one minute. */
+  readonly rateLimitWindowMs?: number;
 }
 
 /** The gateway, and its separate metrics app: listen on it at GATEWAY_METRICS_HOST:GATEWAY_METRICS_PORT, never publicly. */
@@ -33,7 +28,8 @@ export interface GatewayInstance extends FastifyInstance {
   readonly metrics: Registry;
 }
 
-const UPSTREAM_NAMES: readonly UpstreamName[] = ['users', 'quotes', 'search', 'ops'];
+/** The rate limit's window: RATE_LIMIT_PER_MINUTE requests per client address per minute. */
+const RATE_LIMIT_WINDOW_MS = 60_000;
 
 /** `/path?query` from a request target; the absolute form (`http://host/path`) is reduced to it. */
 function originForm(url: string): string {
@@ -51,48 +47,22 @@ function requestPath(request: FastifyRequest): string {
   return pathOnly(originForm(request.raw.url ?? '/'));
 }
 
+const endpointOf = (request: FastifyRequest): string => gatewayEndpoint(requestPath(request));
+
+function fixedDocs(document: object): OpenApiSource {
+  return { refresh: async () => undefined, current: () => document };
+}
+
 /**
  * The platform's reverse proxy (Traefik's job in the original): routes by
- * path prefix to users, quotes and search, rate-limits per client IP, keeps
- * `/metrics` private and serves the merged API documentation at /apidocs.
- * Its own metrics (the HTTP series by route family, upstream errors, rate
- * limiting) are served by `metricsApp`, a second app for a private port.
- * Neither listens; `server.ts` does.
+ * path prefix to users, quotes, search and ops over pooled keep-alive
+ * connections (@fastify/reply-from on undici), rate-limits per client address
+ * (@fastify/rate-limit), keeps `/metrics` private and serves the services'
+ * merged API documentation at /apidocs. Its own metrics (the HTTP series by
+ * route family, upstream errors, rate limiting) are served by `metricsApp`, a
+ * second app for a private port. Neither listens; `server.ts` does.
  */
 export async function buildGateway(config: GatewayConfig, options: GatewayOptions = {}): Promise<GatewayInstance> {
-  const openapi = options.openapi ?? (await buildPlatformOpenApi());
-  const log =
-    options.logger === false
-      ? undefined
-      : createLogger({
-          service: 'gateway',
-          level: config.logLevel,
-          stream: options.logStream,
-          file: config.logFile,
-          stdout: config.logStdout,
-        });
-  const app = Fastify({
-    ...(log === undefined ? { logger: false } : { loggerInstance: log.logger as FastifyBaseLogger }),
-    logController: quietLogController(),
-    trustProxy: config.trustProxy,
-    // A sane client id is kept end to end; anything else is replaced.
-    genReqId: requestIdOf,
-    return503OnClosing: true,
-    forceCloseConnections: 'idle',
-    // A URL the router cannot decode gets the platform's JSON error, not Fastify's.
-    frameworkErrors: (_error, _request, reply) => {
-      (reply as FastifyReply).code(400).send(errorBody(ERRORS.VALIDATION_FAILED.message));
-    },
-  });
-
-  const upstreams: Record<UpstreamName, Upstream> = {
-    users: createUpstream('users', config.upstreams.users),
-    quotes: createUpstream('quotes', config.upstreams.quotes),
-    search: createUpstream('search', config.upstreams.search),
-    ops: createUpstream('ops', config.upstreams.ops),
-  };
-  const limiter = config.rateLimitPerMinute > 0 ? new FixedWindowLimiter({ limit: config.rateLimitPerMinute }) : undefined;
-
   const metrics = createRegistry({
     service: 'gateway',
     memoryLimitBytes: config.memoryLimitBytes,
@@ -110,79 +80,81 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
     help: 'Requests refused with 429 by the per-client rate limit',
     registers: [metrics],
   });
-  const metricsApp = Fastify({ logger: false, return503OnClosing: true, forceCloseConnections: true });
-  registerMetricsRoute(metricsApp, metrics);
-  metricsApp.setNotFoundHandler((_request, reply) => {
-    reply.code(404).send(errorBody(ERRORS.ROUTE_NOT_FOUND.message));
+
+  const docs =
+    options.openapi === undefined
+      ? new PlatformDocs(
+          UPSTREAM_NAMES.map((name) => ({ name, url: config.upstreams[name] })),
+          { timeoutMs: config.upstreamTimeoutMs },
+        )
+      : fixedDocs(options.openapi);
+  const app = await createHttpApp({
+    service: 'gateway',
+    config,
+    logger: options.logger,
+    logStream: options.logStream,
+    trustProxy: config.trustProxy,
+    rawBody: true,
+    routeOf: endpointOf,
+    metrics: { registry: metrics, route: false },
+    docs,
+  });
+  const metricsApp = await createHttpApp({
+    service: 'gateway',
+    config,
+    // One process, one log file: the metrics listener writes through the gateway's logger.
+    logger: options.logger === false ? false : app.log,
+    metrics: { registry: metrics, http: false },
+    docs: false,
   });
 
+  const pools = new UpstreamPools({ connectTimeoutMs: config.upstreamTimeoutMs });
   app.addHook('onClose', async () => {
-    limiter?.close();
-    for (const upstream of Object.values(upstreams)) upstream.agent.destroy();
     await metricsApp.close();
-    log?.close();
+    await pools.close();
   });
-
-  // Bodies are relayed untouched: the services parse and limit them.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', (_request, _payload, done) => done(null));
-
-  app.addHook('onRequest', async (request, reply) => {
-    reply.header('x-request-id', request.id);
+  await app.register(replyFrom, {
+    // reply-from takes any object with undici's `request` as its dispatcher.
+    undici: pools as unknown as NonNullable<FastifyReplyFromOptions['undici']>,
+    disableRequestLogging: true,
+    // The relayed paths of a busy gateway are few (`/quotes/random`, ids seen often): their parsed URLs are kept.
+    cacheURLs: 1_000,
   });
-  const endpointOf = (request: FastifyRequest) => gatewayEndpoint(requestPath(request));
-  registerRequestLogging(app, endpointOf);
-  registerHttpMetrics(app, metrics, endpointOf);
+  const countUpstreamError = (upstream: UpstreamName, kind: string): void => upstreamErrors.labels(upstream, kind).inc();
+  const relay = Object.fromEntries(
+    UPSTREAM_NAMES.map((upstream) => [
+      upstream,
+      relayOptions({
+        upstream,
+        origin: new URL(config.upstreams[upstream]).origin,
+        timeoutMs: config.upstreamTimeoutMs,
+        trustProxy: config.trustProxy,
+        onUpstreamError: countUpstreamError,
+      }),
+    ]),
+  ) as Record<UpstreamName, FastifyReplyFromHooks>;
 
-  app.setErrorHandler((error: FastifyError | AppError | Error, request, reply) => {
-    if (error instanceof AppError) {
-      return reply.code(error.statusCode).send(errorBody(error.message));
-    }
-    const fastifyError = error as FastifyError;
-    if (fastifyError.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-      return reply.code(415).send(errorBody(ERRORS.UNSUPPORTED_MEDIA_TYPE.message));
-    }
-    if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
-      return reply.code(fastifyError.statusCode).send(errorBody(ERRORS.VALIDATION_FAILED.message));
-    }
-    request.log.error({ err: error }, 'unhandled error');
-    return reply.code(500).send(errorBody(ERRORS.INTERNAL.message));
-  });
-  app.setNotFoundHandler((_request, reply) => {
-    reply.code(404).send(errorBody(ERRORS.ROUTE_NOT_FOUND.message));
-  });
+  const limit = config.rateLimitPerMinute;
+  const timeWindow = options.rateLimitWindowMs ?? RATE_LIMIT_WINDOW_MS;
+  if (limit > 0) {
+    await app.register(rateLimit, {
+      // Only the relaying route below is limited: the documentation page is the gateway's own.
+      global: false,
+      max: limit,
+      timeWindow,
+      // Addresses tracked at once, least recently seen dropped first: a flood of spoofed ones costs bounded memory.
+      cache: 100_000,
+      onExceeded: () => rateLimited.inc(),
+      errorResponseBuilder: () => appError('RATE_LIMITED'),
+    });
+  }
 
-  await app.register(swagger, {
-    mode: 'static',
-    specification: { document: openapi as StaticDocumentSpec['document'] },
-  });
-  await app.register(swaggerUi, { routePrefix: '/apidocs', staticCSP: true });
-
-  const rateLimit = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    if (limiter === undefined) return;
-    const decision = limiter.hit(request.ip);
-    reply.header('x-ratelimit-limit', decision.limit);
-    reply.header('x-ratelimit-remaining', decision.remaining);
-    reply.header('x-ratelimit-reset', decision.resetSeconds);
-    if (!decision.allowed) {
-      rateLimited.inc();
-      reply.header('retry-after', decision.resetSeconds);
-      throw appError('RATE_LIMITED');
-    }
-  };
-
-  const proxyOptions = { timeoutMs: config.upstreamTimeoutMs, trustProxy: config.trustProxy };
-  app.all('/*', { onRequest: rateLimit }, async (request, reply) => {
+  app.all('/*', limit > 0 ? { config: { rateLimit: { max: limit, timeWindow } } } : {}, async (request, reply) => {
     const target = originForm(request.raw.url ?? '/');
     const path = pathOnly(target);
     if (isPrivatePath(path)) throw appError('ROUTE_NOT_FOUND');
-    const upstream = upstreams[upstreamFor(path)];
-    await proxyRequest(request, reply, upstream, {
-      ...proxyOptions,
-      target,
-      onUpstreamError: (kind) => upstreamErrors.inc({ upstream: upstream.name, kind }),
-    });
-    return reply;
+    prepareRelay(request, reply);
+    return reply.from(path, relay[upstreamFor(path)]);
   });
 
   app.decorate('metricsApp', metricsApp);

@@ -1,13 +1,15 @@
 import {
   type Env,
   EnvReader,
+  type HttpConfig,
   type LogConfig,
   type ResourceConfig,
+  readHttpConfig,
   readLogConfig,
   readResourceConfig,
 } from '../../lib/config/index.ts';
 
-export interface GatewayConfig extends LogConfig, ResourceConfig {
+export interface GatewayConfig extends LogConfig, ResourceConfig, HttpConfig {
   readonly host: string;
   readonly port: number;
   /** Where the gateway's own /metrics listens: a separate port, loopback by default, never the public one. */
@@ -20,7 +22,10 @@ export interface GatewayConfig extends LogConfig, ResourceConfig {
     readonly search: string;
     readonly ops: string;
   };
-  /** Requests per client IP per 60-second window; 0 turns the limit off. */
+  /**
+   * Requests per client address per minute (RATE_LIMIT_PER_MINUTE, default 10): a fixed 60-second window
+   * per address that opens on its first request; 0 turns the limit off.
+   */
   readonly rateLimitPerMinute: number;
   /** Longest an upstream may stay silent (no header, no body byte) before the gateway gives up. */
   readonly upstreamTimeoutMs: number;
@@ -49,6 +54,7 @@ export function loadConfig(env: Env): GatewayConfig {
     // The same LOG_* spellings and limits as the services, so one environment drives every process.
     ...readLogConfig(reader),
     ...readResourceConfig(reader),
+    ...readHttpConfig(reader),
   };
   if (config.metricsPort !== 0 && config.metricsPort === config.port) {
     reader.problem(`GATEWAY_METRICS_PORT must differ from GATEWAY_PORT (both ${config.port}): /metrics must never be public`);

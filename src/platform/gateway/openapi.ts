@@ -1,15 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import type { FastifyInstance } from 'fastify';
-import type { Env } from '../../lib/config/index.ts';
 import { OPENAPI_INFO, SECURITY_SCHEMES } from '../../lib/http/index.ts';
-import { buildApp as buildOps } from '../../services/ops/app.ts';
-import { loadConfig as loadOpsConfig } from '../../services/ops/config.ts';
-import { buildApp as buildQuotes } from '../../services/quotes/app.ts';
-import { loadConfig as loadQuotesConfig } from '../../services/quotes/config.ts';
-import { buildApp as buildSearch } from '../../services/search/app.ts';
-import { loadConfig as loadSearchConfig } from '../../services/search/config.ts';
-import { buildApp as buildUsers } from '../../services/users/app.ts';
-import { loadConfig as loadUsersConfig } from '../../services/users/config.ts';
 import { isDocsPath, isPrivatePath } from './routing.ts';
 
 /** The parts of an OpenAPI 3 document the merge reads and writes. */
@@ -118,36 +108,128 @@ export function mergeOpenApi(docs: readonly object[]): OpenApiDocument {
   return merged;
 }
 
-const DOCS_ONLY = { logger: false, docsOnly: true } as const;
+/** A service whose own OpenAPI document (at `<url>/apidocs/json`) goes on the platform's page. */
+export interface DocsUpstream {
+  readonly name: string;
+  /** The service's base URL (its path, if any, is ignored). */
+  readonly url: string;
+}
 
-/** Each service's app, built for documentation only, in the order its routes appear on the page. */
-const SERVICE_DOCS: ReadonlyArray<{ name: string; build: (env: Env) => Promise<FastifyInstance> }> = [
-  { name: 'users', build: (env) => buildUsers(loadUsersConfig(env), DOCS_ONLY) },
-  { name: 'quotes', build: (env) => buildQuotes(loadQuotesConfig(env), DOCS_ONLY) },
-  { name: 'search', build: (env) => buildSearch(loadSearchConfig(env), DOCS_ONLY) },
-  { name: 'ops', build: (env) => buildOps(loadOpsConfig(env), DOCS_ONLY) },
-];
+export interface PlatformDocsOptions {
+  /** Longest one service may take to hand its document over. */
+  readonly timeoutMs: number;
+  /** How long after a failed fetch that service is asked again (default 5 s). */
+  readonly retryMs?: number;
+  /** A document older than this is fetched again in the background, the old one served meanwhile (default 5 min). */
+  readonly maxAgeMs?: number;
+  readonly now?: () => number;
+}
+
+interface Fetched {
+  doc: object | undefined;
+  fetchedAt: number;
+  /** No new try before this time, after a failure. */
+  retryAt: number;
+  pending: Promise<void> | undefined;
+}
+
+function isOpenApiDocument(value: unknown): value is object {
+  const doc = record(value);
+  return typeof doc.openapi === 'string' && doc.paths !== null && typeof doc.paths === 'object';
+}
 
 /**
- * Builds every service in-process without Redis, asks each for its OpenAPI
- * document and merges them. `env` feeds the services' `loadConfig` so limits
- * shown in schemas (page sizes, lengths) match the running services.
+ * The platform's documentation page, assembled from the services' own
+ * documents fetched over HTTP (never by building the services here): each
+ * is fetched on the first documentation request and cached; one that could
+ * not be fetched is asked again on a later request once `retryMs` has passed,
+ * and the page shows what the others gave meanwhile, so it never fails.
+ * Documents are refreshed every `maxAgeMs`, so a redeployed service's routes
+ * appear without restarting the gateway.
  */
-export async function buildPlatformOpenApi(env: Env = {}): Promise<OpenApiDocument> {
-  // Docs-only apps authenticate nobody: the production admin-key rule would
-  // only stop a gateway that has no ADMIN_KEY from drawing its docs page.
-  const docsEnv: Env = { ...env, NODE_ENV: 'development' };
-  const apps: FastifyInstance[] = [];
-  try {
-    const docs: object[] = [];
-    for (const service of SERVICE_DOCS) {
-      const app = await service.build(docsEnv);
-      apps.push(app);
-      await app.ready();
-      docs.push(app.swagger() as object);
-    }
-    return mergeOpenApi(docs);
-  } finally {
-    await Promise.allSettled(apps.map((app) => app.close()));
+export class PlatformDocs {
+  readonly #upstreams: readonly DocsUpstream[];
+  readonly #fetched: Fetched[];
+  readonly #timeoutMs: number;
+  readonly #retryMs: number;
+  readonly #maxAgeMs: number;
+  readonly #now: () => number;
+  #merged: OpenApiDocument = mergeOpenApi([]);
+
+  constructor(upstreams: readonly DocsUpstream[], options: PlatformDocsOptions) {
+    this.#upstreams = upstreams;
+    this.#fetched = upstreams.map(() => ({ doc: undefined, fetchedAt: 0, retryAt: 0, pending: undefined }));
+    this.#timeoutMs = options.timeoutMs;
+    this.#retryMs = options.retryMs ?? 5_000;
+    this.#maxAgeMs = options.maxAgeMs ?? 300_000;
+    this.#now = options.now ?? Date.now;
   }
+
+  /** Fetches what is missing (awaited) or old (in the background). Never throws. */
+  async refresh(log: DocsLog): Promise<void> {
+    const now = this.#now();
+    const waits: Promise<void>[] = [];
+    this.#fetched.forEach((entry, index) => {
+      if (entry.doc === undefined) {
+        if (entry.pending !== undefined) waits.push(entry.pending);
+        else if (now >= entry.retryAt) waits.push(this.#fetch(index, log));
+      } else if (entry.pending === undefined && now - entry.fetchedAt >= this.#maxAgeMs && now >= entry.retryAt) {
+        void this.#fetch(index, log);
+      }
+    });
+    await Promise.all(waits);
+  }
+
+  /** The merged document of every service fetched so far. */
+  current(): OpenApiDocument {
+    return this.#merged;
+  }
+
+  /** Which services' documents are on the page now. */
+  get services(): string[] {
+    return this.#upstreams.filter((_, index) => this.#fetched[index]?.doc !== undefined).map((u) => u.name);
+  }
+
+  #fetch(index: number, log: DocsLog): Promise<void> {
+    const upstream = this.#upstreams[index] as DocsUpstream;
+    const entry = this.#fetched[index] as Fetched;
+    entry.pending = (async () => {
+      try {
+        const response = await fetch(new URL('/apidocs/json', upstream.url), { signal: AbortSignal.timeout(this.#timeoutMs) });
+        if (!response.ok) throw new Error(`answered ${response.status}`);
+        const doc: unknown = await response.json();
+        if (!isOpenApiDocument(doc)) throw new Error('not an OpenAPI document');
+        entry.doc = doc;
+        entry.fetchedAt = this.#now();
+        this.#merge(log);
+      } catch (err) {
+        entry.retryAt = this.#now() + this.#retryMs;
+        log.warn(
+          { err, upstream: upstream.name, retryMs: this.#retryMs },
+          entry.doc === undefined
+            ? 'API documentation of a service unavailable, page served without it'
+            : 'API documentation refresh failed',
+        );
+      } finally {
+        entry.pending = undefined;
+      }
+    })();
+    return entry.pending;
+  }
+
+  #merge(log: DocsLog): void {
+    const docs = this.#fetched.map((entry) => entry.doc).filter((doc): doc is object => doc !== undefined);
+    try {
+      this.#merged = mergeOpenApi(docs);
+    } catch (err) {
+      // Two services documenting one route is a routing bug: say so, and keep the last good page.
+      log.error({ err }, 'API documentation merge failed');
+    }
+  }
+}
+
+/** Where `PlatformDocs` reports (a request's logger). */
+export interface DocsLog {
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
 }

@@ -5,5 +5,5 @@ import { loadConfig } from './config.ts';
 await runEntry('quotes', async () => {
   const config = loadConfig(process.env);
   const app = await buildApp(config);
-  await serve(app, config.host, config.port, config.shutdownGraceMs);
+  await serve(app, config);
 });

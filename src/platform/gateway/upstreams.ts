@@ -1,0 +1,242 @@
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { PassThrough } from 'node:stream';
+import type { FastifyReplyFromHooks } from '@fastify/reply-from';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Agent, type Dispatcher } from 'undici';
+import { ERRORS, errorBody } from '../../lib/errors/index.ts';
+import type { UpstreamName } from './routing.ts';
+
+/** The services behind the gateway, in the order their routes appear on the documentation page. */
+export const UPSTREAM_NAMES: readonly UpstreamName[] = ['users', 'quotes', 'search', 'ops'];
+
+/** How an upstream failed: refused or broke before answering (502), stayed silent (504), or broke mid-answer. */
+export type UpstreamErrorKind = 'unavailable' | 'timeout' | 'reset';
+
+export const UPSTREAM_ERROR_KINDS: readonly UpstreamErrorKind[] = ['unavailable', 'timeout', 'reset'];
+
+/**
+ * The client request an upstream request is made for. reply-from gives its
+ * dispatcher a copy of the header object (`Object.assign`, which copies
+ * symbol keys), so this key carries the client request through to
+ * `UpstreamPools.request`, which takes it out before undici sees the headers.
+ */
+const CLIENT = Symbol('haddock.gateway.client');
+
+type RelayHeaders = IncomingHttpHeaders & { [CLIENT]?: IncomingMessage };
+
+/**
+ * Emitted on the client's request when its connection closes before the
+ * answer was sent: undici takes any EventEmitter with an `abort` event as a
+ * request's signal, and the client request is already there, so no
+ * AbortController is made per request.
+ */
+const CLIENT_GONE = 'abort';
+
+/** Shared close listener of every relayed response (`this` is the response): no closure per request. */
+function abandonIfUnanswered(this: FastifyReply['raw']): void {
+  if (!this.writableFinished) this.req.emit(CLIENT_GONE);
+}
+
+export interface PoolOptions {
+  /** Longest connecting to an upstream may take. */
+  readonly connectTimeoutMs: number;
+  /** Most connections to one upstream; requests beyond wait for one. */
+  readonly connections?: number;
+}
+
+/**
+ * undici connection pools, one per upstream origin, kept alive and reused
+ * (one request at a time per connection: pipelining would let one slow
+ * answer hold back the next). reply-from sends every request through
+ * `request`, which wires the client request in as the abort signal so that a
+ * client who leaves cancels its upstream request too.
+ */
+export class UpstreamPools {
+  readonly #agent: Agent;
+
+  constructor(options: PoolOptions) {
+    this.#agent = new Agent({
+      connections: options.connections ?? 128,
+      pipelining: 1,
+      // Idle connections close after 30 s, or sooner when an upstream's Keep-Alive header says so (the
+      // services keep theirs 72 s by default): the pool, not the service, closes an idle connection,
+      // so a request never lands on a socket the service is closing.
+      keepAliveTimeout: 30_000,
+      keepAliveMaxTimeout: 30_000,
+      connect: { timeout: options.connectTimeoutMs },
+    });
+  }
+
+  /** What reply-from calls for each upstream request (undici's callback form). */
+  request(options: Dispatcher.RequestOptions, callback: (err: Error | null, data: Dispatcher.ResponseData) => void): void {
+    const headers = options.headers as RelayHeaders;
+    const client = headers[CLIENT];
+    if (client !== undefined) {
+      delete headers[CLIENT];
+      (options as { signal?: Dispatcher.RequestOptions['signal'] }).signal = client;
+    }
+    this.#agent.request(options, callback);
+  }
+
+  close(): Promise<void> {
+    return this.#agent.destroy();
+  }
+}
+
+/** Headers that describe one connection, not the message: never forwarded (RFC 9110 §7.6.1). */
+const HOP_BY_HOP = ['keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'upgrade'];
+
+function dropHopByHop(headers: IncomingHttpHeaders): void {
+  for (const name of HOP_BY_HOP) if (headers[name] !== undefined) delete headers[name];
+}
+
+function first(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/**
+ * What the gateway sends upstream: the client's headers (reply-from has
+ * already dropped Connection and the headers it names, and drops
+ * Transfer-Encoding), without the other hop-by-hop ones and `Expect` (the
+ * gateway's own server answered `100 Continue`), with the client's Host, the
+ * X-Forwarded-* set (extended from the peer's only when it is trusted) and
+ * the request id.
+ */
+export function upstreamRequestHeaders(trustProxy: boolean): NonNullable<FastifyReplyFromHooks['rewriteRequestHeaders']> {
+  return (request, incoming) => {
+    const headers = incoming as RelayHeaders;
+    const raw = request.raw as IncomingMessage;
+    dropHopByHop(headers);
+    if (headers.expect !== undefined) delete headers.expect;
+    if (raw.headers.host !== undefined) headers.host = raw.headers.host;
+    const peer = raw.socket.remoteAddress ?? '';
+    const priorFor = trustProxy ? first(raw.headers['x-forwarded-for']) : undefined;
+    headers['x-forwarded-for'] = priorFor ? `${priorFor}, ${peer}` : peer;
+    // Fastify reads X-Forwarded-Proto/Host only when the peer is trusted.
+    headers['x-forwarded-proto'] = request.protocol;
+    if (request.host) headers['x-forwarded-host'] = request.host;
+    headers['x-request-id'] = request.id;
+    headers[CLIENT] = raw;
+    return headers;
+  };
+}
+
+/** The upstream's answer headers, without the hop-by-hop ones, with the gateway's request id. */
+export const clientResponseHeaders: NonNullable<FastifyReplyFromHooks['rewriteHeaders']> = (incoming, request) => {
+  const headers = incoming as IncomingHttpHeaders;
+  const listed = headers.connection;
+  if (listed !== undefined) {
+    for (const token of listed.split(',')) {
+      const name = token.trim().toLowerCase();
+      if (name !== '' && headers[name] !== undefined) delete headers[name];
+    }
+    delete headers.connection;
+  }
+  dropHopByHop(headers);
+  if (request !== undefined) headers['x-request-id'] = request.id;
+  return headers;
+};
+
+/** Where a failed upstream exchange leaves the client: an error to answer, or nobody left to answer. */
+export type UpstreamFailure = { readonly code: 'UPSTREAM_UNAVAILABLE' | 'UPSTREAM_TIMEOUT'; readonly kind: UpstreamErrorKind };
+
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
+
+function codeOf(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/**
+ * Classifies an error of an upstream exchange (reply-from wraps undici's in
+ * `cause`): silence past the timeout is a 504, anything else (refused,
+ * reset, unreachable) a 502; undefined when the client left (its abort).
+ */
+export function upstreamFailure(error: Error): UpstreamFailure | undefined {
+  const code = codeOf(error.cause) ?? codeOf(error);
+  if (code === 'UND_ERR_ABORTED') return undefined;
+  return code !== undefined && TIMEOUT_CODES.has(code)
+    ? { code: 'UPSTREAM_TIMEOUT', kind: 'timeout' }
+    : { code: 'UPSTREAM_UNAVAILABLE', kind: 'unavailable' };
+}
+
+export interface RelayOptions {
+  readonly upstream: UpstreamName;
+  readonly origin: string;
+  /** Longest the upstream may stay silent: before its answer's headers, and between two body chunks. */
+  readonly timeoutMs: number;
+  readonly trustProxy: boolean;
+  /** Told once per request that the upstream failed (never when the client left). */
+  readonly onUpstreamError: (upstream: UpstreamName, kind: UpstreamErrorKind) => void;
+}
+
+/** What reply-from's `retryDelay` is actually given as `req`: its own request description, not Fastify's. */
+interface AttemptedRequest {
+  readonly method: string;
+  readonly body: unknown;
+}
+
+const RETRYABLE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * reply-from's options for one upstream, made once and shared by all its
+ * requests. Failures become the catalogue's 502/504 and are counted; a
+ * response whose body breaks afterwards (the upstream died, or went silent)
+ * is counted too. Only one retry: a body-less idempotent request whose kept-
+ * alive connection the upstream closed just as it was reused (undici's
+ * "other side closed"); reply-from's default of retrying a GET that got a 503
+ * up to ten times is off, the 503 is the answer.
+ */
+export function relayOptions(options: RelayOptions): FastifyReplyFromHooks {
+  const { upstream, origin } = options;
+  const countBodyError = (err: Error): void => {
+    const failure = upstreamFailure(err);
+    if (failure !== undefined) options.onUpstreamError(upstream, failure.kind === 'timeout' ? 'timeout' : 'reset');
+  };
+  return {
+    getUpstream: () => origin,
+    timeout: options.timeoutMs,
+    rewriteRequestHeaders: upstreamRequestHeaders(options.trustProxy),
+    rewriteHeaders: clientResponseHeaders,
+    retryDelay: ({ err, req, attempt }) => {
+      const attempted = req as unknown as AttemptedRequest;
+      const bodyless = attempted.body === '' || attempted.body === undefined;
+      return attempt === 0 && codeOf(err) === 'UND_ERR_SOCKET' && bodyless && RETRYABLE_METHODS.has(attempted.method) ? 1 : null;
+    },
+    onResponse: (_request, reply, res) => {
+      res.stream.on('error', countBodyError);
+      reply.send(res.stream);
+    },
+    onError: (reply, { error }) => {
+      const request = reply.request;
+      const raw = request.raw as IncomingMessage;
+      const failure = upstreamFailure(error);
+      if (failure === undefined || reply.raw.destroyed) {
+        // The client left: nobody to answer, and not the upstream's fault.
+        request.log.info({ upstream }, 'client closed the connection before the answer');
+        return;
+      }
+      options.onUpstreamError(upstream, failure.kind);
+      request.log.warn({ err: error.cause ?? error, upstream, code: failure.code }, 'upstream request failed');
+      if (!raw.complete) {
+        // The unread rest of the body would stall this keep-alive connection: drain it, then close.
+        reply.header('connection', 'close');
+        raw.resume();
+      }
+      reply.code(ERRORS[failure.code].status).send(errorBody(ERRORS[failure.code].message));
+    },
+  };
+}
+
+/**
+ * Prepares a request for relaying: its upstream request is cancelled if the
+ * client leaves before the answer, and its body (if any) is handed over
+ * through a stream of its own, so that an upstream failure, which makes
+ * undici destroy the body it was given, does not destroy the client's
+ * connection before it gets its 502.
+ */
+export function prepareRelay(request: FastifyRequest, reply: FastifyReply): void {
+  reply.raw.once('close', abandonIfUnanswered);
+  const body = request.body as IncomingMessage | undefined;
+  if (body !== undefined) request.body = body.pipe(new PassThrough());
+}
