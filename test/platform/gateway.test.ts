@@ -66,10 +66,11 @@ async function startUpstream(name: string): Promise<Upstream> {
         res.end('{"error":"unavailable"}');
         return;
       }
-      if (req.url === '/quotes/broken') {
-        // Announces 100 bytes, sends a few, then dies: a cut answer.
-        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
-        res.write('{"partial":');
+      if (req.url === '/quotes/broken' || req.url === '/quotes/broken-large') {
+        // Announces its length, sends a part, then dies: a cut answer (small, or large enough to be streamed).
+        const length = req.url === '/quotes/broken' ? 100 : 1024 * 1024;
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(length), 'x-upstream': name });
+        res.write(`{"partial":"${'x'.repeat(length / 2)}`);
         setTimeout(() => res.destroy(), 20);
         return;
       }
@@ -755,9 +756,22 @@ describe('metrics and logs', { timeout: 30_000 }, () => {
     assert.equal(value(samples, 'http_requests_total', { endpoint: 'unmatched', http_status: '504' }), 1);
   });
 
-  test('an answer the upstream cuts mid-body reaches the client cut, and counts as a reset', async () => {
+  test('a small answer the upstream cuts mid-body → 502 JSON without its headers, counted as a reset', async () => {
     const { base, scrape } = await withMetrics();
     const response = await fetch(`${base}/quotes/broken`);
+    assert.equal(response.status, 502);
+    assert.deepEqual(await response.json(), { error: 'Service amont injoignable' });
+    assert.equal(response.headers.get('x-upstream'), null, "the broken answer's headers are not relayed");
+    assert.match(response.headers.get('x-request-id') ?? '', UUID);
+    const samples = await scrape();
+    assert.equal(value(samples, 'gateway_upstream_errors_total', { upstream: 'quotes', kind: 'reset' }), 1);
+    assert.equal(value(samples, 'gateway_upstream_errors_total', { upstream: 'quotes', kind: 'unavailable' }), 0);
+    assert.equal(value(samples, 'http_requests_total', { endpoint: '/quotes*', http_status: '502' }), 1);
+  });
+
+  test('a large answer is streamed: cut mid-body, the client gets a cut stream, counted as a reset', async () => {
+    const { base, scrape } = await withMetrics();
+    const response = await fetch(`${base}/quotes/broken-large`);
     assert.equal(response.status, 200);
     await assert.rejects(response.arrayBuffer());
     let samples: Sample[] = [];
@@ -768,7 +782,6 @@ describe('metrics and logs', { timeout: 30_000 }, () => {
       await new Promise((r) => setTimeout(r, 50));
     } while (Date.now() < deadline);
     assert.equal(value(samples, 'gateway_upstream_errors_total', { upstream: 'quotes', kind: 'reset' }), 1);
-    assert.equal(value(samples, 'gateway_upstream_errors_total', { upstream: 'quotes', kind: 'unavailable' }), 0);
   });
 
   test('a client that leaves mid-request is recorded as 499, not counted as an upstream error, and the gauge comes back to 0', async () => {

@@ -16,6 +16,7 @@ import { AppError, ERRORS, type ErrorCode, errorBody } from '../errors/index.ts'
 import { createLogger, type RouteOf, registerRequestLogging } from '../logging/index.ts';
 import { type Registry, registerHttpMetrics, registerMetricsRoute } from '../metrics/index.ts';
 import { isRedisUnavailable } from '../redis/index.ts';
+import { requestLoggerFactory } from './request-logger.ts';
 import { describeIssue, isMissingField, validatorCompiler } from './validation.ts';
 
 declare module 'fastify' {
@@ -238,7 +239,7 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
         });
   const logger = shared ?? (owned?.logger as FastifyBaseLogger | undefined);
   const app = Fastify({
-    ...(logger === undefined ? { logger: false } : { loggerInstance: logger }),
+    ...(logger === undefined ? { logger: false } : { loggerInstance: logger, childLoggerFactory: requestLoggerFactory }),
     logController: quietLogController(),
     ...(options.bodyLimitBytes === undefined ? {} : { bodyLimit: options.bodyLimitBytes }),
     trustProxy: options.trustProxy ?? false,

@@ -14,6 +14,8 @@ export function upstreamFor(path: string): UpstreamName {
   return 'users';
 }
 
+const METRICS_AT_END = /metrics\/*$/i;
+
 /**
  * True for `/metrics` and `/<anything>/metrics`: scrape endpoints stay on the
  * private network. The path is percent-decoded and its slashes collapsed
@@ -21,6 +23,8 @@ export function upstreamFor(path: string): UpstreamName {
  * `/metrics/` and answer the real thing.
  */
 export function isPrivatePath(path: string): boolean {
+  // Every request asks: the common answer (no escape, no `metrics` at the end) is one test.
+  if (!path.includes('%') && !METRICS_AT_END.test(path)) return false;
   let decoded = path;
   try {
     decoded = decodeURIComponent(path);

@@ -178,21 +178,66 @@ interface AttemptedRequest {
 
 const RETRYABLE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
+/** What reply-from hands `onResponse` (its typings say a ServerResponse): undici's answer. */
+interface UpstreamAnswer {
+  readonly headers: IncomingHttpHeaders;
+  /** undici's body stream, with its whole-body readers. */
+  readonly stream: IncomingMessage & { arrayBuffer(): Promise<ArrayBuffer> };
+}
+
+/** The reply as reply-from's hooks type it. */
+type RelayReply = Parameters<NonNullable<FastifyReplyFromHooks['onError']>>[0];
+
+/**
+ * Answers up to this size (by their Content-Length) are read whole before
+ * they are relayed: one write to the client instead of a stream piped chunk
+ * by chunk, and an upstream that breaks off such an answer still gets the
+ * client a clean 502 instead of a cut body. Larger answers, and those of
+ * unknown length, are streamed.
+ */
+const WHOLE_ANSWER_BYTES = 64 * 1024;
+
 /**
  * reply-from's options for one upstream, made once and shared by all its
- * requests. Failures become the catalogue's 502/504 and are counted; a
- * response whose body breaks afterwards (the upstream died, or went silent)
- * is counted too. Only one retry: a body-less idempotent request whose kept-
- * alive connection the upstream closed just as it was reused (undici's
- * "other side closed"); reply-from's default of retrying a GET that got a 503
- * up to ten times is off, the 503 is the answer.
+ * requests. Failures become the catalogue's 502/504 and are counted, whether
+ * the upstream fails before its answer or while its body is read (`reset`
+ * when it breaks off, `timeout` when it goes silent). Only one retry: a
+ * body-less idempotent request whose kept-alive connection the upstream
+ * closed just as it was reused (undici's "other side closed"); reply-from's
+ * default of retrying a GET that got a 503 up to ten times is off, the 503
+ * is the answer.
  */
 export function relayOptions(options: RelayOptions): FastifyReplyFromHooks {
   const { upstream, origin } = options;
-  const countBodyError = (err: Error): void => {
+
+  /** After the answer's headers: the upstream broke off or went silent. False when it is the client who left. */
+  const failedMidAnswer = (err: Error): UpstreamFailure | undefined => {
     const failure = upstreamFailure(err);
-    if (failure !== undefined) options.onUpstreamError(upstream, failure.kind === 'timeout' ? 'timeout' : 'reset');
+    if (failure === undefined) return undefined;
+    const kind = failure.kind === 'timeout' ? 'timeout' : 'reset';
+    options.onUpstreamError(upstream, kind);
+    return { code: failure.code, kind };
   };
+  const countStreamError = (err: Error): void => void failedMidAnswer(err);
+
+  /** Answers the catalogue's error for `failure`, unless the client is gone. */
+  const answer = (reply: RelayReply, failure: UpstreamFailure | undefined, err: Error): void => {
+    const request = reply.request;
+    if (failure === undefined || reply.raw.destroyed) {
+      // The client left: nobody to answer, and not the upstream's fault.
+      request.log.info({ upstream }, 'client closed the connection before the answer');
+      return;
+    }
+    request.log.warn({ err: err.cause ?? err, upstream, code: failure.code }, 'upstream request failed');
+    const raw = request.raw as IncomingMessage;
+    if (!raw.complete) {
+      // The unread rest of the body would stall this keep-alive connection: drain it, then close.
+      reply.header('connection', 'close');
+      raw.resume();
+    }
+    reply.code(ERRORS[failure.code].status).send(errorBody(ERRORS[failure.code].message));
+  };
+
   return {
     getUpstream: () => origin,
     timeout: options.timeoutMs,
@@ -203,27 +248,28 @@ export function relayOptions(options: RelayOptions): FastifyReplyFromHooks {
       const bodyless = attempted.body === '' || attempted.body === undefined;
       return attempt === 0 && codeOf(err) === 'UND_ERR_SOCKET' && bodyless && RETRYABLE_METHODS.has(attempted.method) ? 1 : null;
     },
-    onResponse: (_request, reply, res) => {
-      res.stream.on('error', countBodyError);
-      reply.send(res.stream);
+    onResponse: (_request, reply, response) => {
+      const { headers, stream: body } = response as unknown as UpstreamAnswer;
+      if (Number(headers['content-length']) <= WHOLE_ANSWER_BYTES) {
+        body.arrayBuffer().then(
+          (whole) => reply.send(Buffer.from(whole)),
+          (err: Error) => {
+            const failure = failedMidAnswer(err);
+            // The upstream's headers were copied onto the reply: the gateway's own error goes without them.
+            for (const name of Object.keys(headers)) reply.removeHeader(name);
+            reply.header('x-request-id', reply.request.id);
+            answer(reply, failure, err);
+          },
+        );
+      } else {
+        body.on('error', countStreamError);
+        reply.send(body);
+      }
     },
     onError: (reply, { error }) => {
-      const request = reply.request;
-      const raw = request.raw as IncomingMessage;
       const failure = upstreamFailure(error);
-      if (failure === undefined || reply.raw.destroyed) {
-        // The client left: nobody to answer, and not the upstream's fault.
-        request.log.info({ upstream }, 'client closed the connection before the answer');
-        return;
-      }
-      options.onUpstreamError(upstream, failure.kind);
-      request.log.warn({ err: error.cause ?? error, upstream, code: failure.code }, 'upstream request failed');
-      if (!raw.complete) {
-        // The unread rest of the body would stall this keep-alive connection: drain it, then close.
-        reply.header('connection', 'close');
-        raw.resume();
-      }
-      reply.code(ERRORS[failure.code].status).send(errorBody(ERRORS[failure.code].message));
+      if (failure !== undefined) options.onUpstreamError(upstream, failure.kind);
+      answer(reply, failure, error);
     },
   };
 }
