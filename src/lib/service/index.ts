@@ -39,8 +39,6 @@ export interface BuildOptions {
   readonly logger?: boolean;
   /** Where the JSON log lines go instead of stdout (tests capture them). */
   readonly logStream?: NodeJS.WritableStream;
-  /** Build the routes without touching Redis (OpenAPI generation). */
-  readonly docsOnly?: boolean;
 }
 
 /**
@@ -72,7 +70,6 @@ export async function buildService(
   const redisMetrics = createRedisMetrics(metrics);
   const redis = createRedis(config.redis, {
     connectionName: `haddock-${config.serviceName}`,
-    lazy: options.docsOnly,
     onCommand: redisMetrics.observe,
   });
   redisMetrics.watch(redis);
@@ -82,7 +79,7 @@ export async function buildService(
 
   const parts = definition.setup(ctx);
   const seed = parts.seed;
-  const seeding = seed !== undefined && config.seedOnStart !== false && !options.docsOnly;
+  const seeding = seed !== undefined && config.seedOnStart !== false;
   const seedFailures = new Counter({
     name: 'haddock_seed_failures_total',
     help: 'Seeding attempts that failed (each is retried with backoff)',
@@ -123,10 +120,10 @@ export async function buildService(
   registerHealthRoutes(app, `${definition.basePath}/health`, checks);
   await parts.routes();
 
-  if (!options.docsOnly && config.adminKeyIsDefault) {
+  if (config.adminKeyIsDefault) {
     app.log.warn('ADMIN_KEY is not set: using the local default admin key (never do this in production)');
   }
-  if (!seeding && !options.docsOnly) {
+  if (!seeding) {
     // As the seeding services do: `ready()` waits (bounded) for the connection, so the
     // first requests are not refused with 503 while it is still being established.
     app.addHook('onReady', async () => {

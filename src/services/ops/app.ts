@@ -62,7 +62,7 @@ export async function buildApp(config: OpsServiceConfig, options: BuildOptions =
         const prometheus = config.prometheusUrl === undefined ? undefined : new PrometheusClient(config.prometheusUrl);
         const onBackupsChanged = async () => undefined;
 
-        if (config.backupScheduleEnabled && !options.docsOnly) {
+        if (config.backupScheduleEnabled) {
           const runner = new CronRunner(
             config.backupSchedule,
             async () => {
