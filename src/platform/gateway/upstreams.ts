@@ -1,8 +1,8 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import type { FastifyReplyFromHooks } from '@fastify/reply-from';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { Agent, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher, errors } from 'undici';
 import { ERRORS, errorBody } from '../../lib/errors/index.ts';
 import type { UpstreamName } from './routing.ts';
 
@@ -45,11 +45,138 @@ export interface PoolOptions {
 }
 
 /**
+ * Answers up to this size (by their Content-Length) are read whole before
+ * they are relayed: one write to the client instead of a stream piped chunk
+ * by chunk, and an upstream that breaks off such an answer still gets the
+ * client a clean 502 instead of a cut body. Larger answers, and those of
+ * unknown length, are streamed.
+ */
+const WHOLE_ANSWER_BYTES = 64 * 1024;
+
+/** A small answer read whole by `RelayHandler`, handed to `relayOptions`' onResponse in place of a stream. */
+export class WholeAnswer {
+  constructor(readonly bytes: Buffer) {}
+}
+
+/** Set on an error that broke an answer off after its headers had arrived (a reset, not a refusal). */
+const MID_ANSWER = Symbol('haddock.gateway.midAnswer');
+
+/** True when the upstream failed after its answer had begun. */
+export function brokeMidAnswer(err: unknown): boolean {
+  return (err as { [MID_ANSWER]?: boolean } | null)?.[MID_ANSWER] === true;
+}
+
+type Answer = { statusCode: number; headers: IncomingHttpHeaders; body: WholeAnswer | Readable };
+type AnswerCallback = (err: Error | null, data?: Answer) => void;
+
+/** Header names of an answer, as Node names them: lower case, repeated ones as a list (Set-Cookie kept whole). */
+function headerObject(raw: Buffer[]): IncomingHttpHeaders {
+  const headers: Record<string, string | string[]> = {};
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = (raw[i] as Buffer).toString('latin1').toLowerCase();
+    const value = (raw[i + 1] as Buffer).toString('latin1');
+    const seen = headers[name];
+    if (seen === undefined) headers[name] = value;
+    else if (Array.isArray(seen)) seen.push(value);
+    else headers[name] = [seen, value];
+  }
+  return headers as IncomingHttpHeaders;
+}
+
+/**
+ * One upstream exchange on undici's dispatch API. undici's `request` wraps
+ * every answer in a body stream inside an async resource; most answers here
+ * are a few hundred bytes, so a small answer (by its Content-Length) is
+ * collected and handed over whole, and only a large or unsized one becomes a
+ * stream, read as the client takes it (undici's back-pressure). The client
+ * leaving aborts the exchange.
+ */
+class RelayHandler {
+  readonly #callback: AnswerCallback;
+  readonly #client: IncomingMessage | undefined;
+  #abort: ((err: Error) => void) | undefined;
+  #status = 0;
+  #headers: IncomingHttpHeaders | undefined;
+  #chunks: Buffer[] | undefined;
+  #stream: Readable | undefined;
+  #answered = false;
+
+  constructor(callback: AnswerCallback, client: IncomingMessage | undefined) {
+    this.#callback = callback;
+    this.#client = client;
+  }
+
+  readonly #clientGone = (): void => this.#abort?.(new errors.RequestAbortedError());
+
+  onConnect(abort: (err: Error) => void): void {
+    this.#abort = abort;
+    this.#client?.once(CLIENT_GONE, this.#clientGone);
+  }
+
+  onHeaders(statusCode: number, raw: Buffer[], resume: () => void): boolean {
+    // 1xx: informational, the answer is still to come.
+    if (statusCode < 200) return true;
+    this.#status = statusCode;
+    const headers = headerObject(raw);
+    this.#headers = headers;
+    const length = headers['content-length'];
+    if (length !== undefined && Number(length) <= WHOLE_ANSWER_BYTES) {
+      this.#chunks = [];
+      return true;
+    }
+    const stream = new Readable({ read: () => resume() });
+    this.#stream = stream;
+    this.#answer({ statusCode, headers, body: stream });
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.#chunks !== undefined) {
+      this.#chunks.push(chunk);
+      return true;
+    }
+    return this.#stream?.push(chunk) ?? true;
+  }
+
+  onComplete(): void {
+    this.#release();
+    if (this.#chunks !== undefined) {
+      const chunks = this.#chunks;
+      const bytes = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+      this.#answer({ statusCode: this.#status, headers: this.#headers ?? {}, body: new WholeAnswer(bytes) });
+    } else {
+      this.#stream?.push(null);
+    }
+  }
+
+  onError(err: Error): void {
+    this.#release();
+    if (this.#answered) {
+      this.#stream?.destroy(err);
+      return;
+    }
+    if (this.#headers !== undefined) (err as Error & { [MID_ANSWER]?: boolean })[MID_ANSWER] = true;
+    this.#answered = true;
+    this.#callback(err);
+  }
+
+  #answer(answer: Answer): void {
+    if (this.#answered) return;
+    this.#answered = true;
+    this.#callback(null, answer);
+  }
+
+  #release(): void {
+    this.#client?.removeListener(CLIENT_GONE, this.#clientGone);
+  }
+}
+
+/**
  * undici connection pools, one per upstream origin, kept alive and reused
  * (one request at a time per connection: pipelining would let one slow
  * answer hold back the next). reply-from sends every request through
- * `request`, which wires the client request in as the abort signal so that a
- * client who leaves cancels its upstream request too.
+ * `request` (its dispatcher interface), answered here by a `RelayHandler` on
+ * undici's dispatch API: a client who leaves cancels its upstream request too.
  */
 export class UpstreamPools {
   readonly #agent: Agent;
@@ -67,15 +194,12 @@ export class UpstreamPools {
     });
   }
 
-  /** What reply-from calls for each upstream request (undici's callback form). */
-  request(options: Dispatcher.RequestOptions, callback: (err: Error | null, data: Dispatcher.ResponseData) => void): void {
+  /** What reply-from calls for each upstream request (undici's callback form of `request`). */
+  request(options: Dispatcher.DispatchOptions, callback: AnswerCallback): void {
     const headers = options.headers as RelayHeaders;
     const client = headers[CLIENT];
-    if (client !== undefined) {
-      delete headers[CLIENT];
-      (options as { signal?: Dispatcher.RequestOptions['signal'] }).signal = client;
-    }
-    this.#agent.request(options, callback);
+    if (client !== undefined) delete headers[CLIENT];
+    this.#agent.dispatch(options, new RelayHandler(callback, client) as unknown as Dispatcher.DispatchHandler);
   }
 
   close(): Promise<void> {
@@ -178,24 +302,13 @@ interface AttemptedRequest {
 
 const RETRYABLE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-/** What reply-from hands `onResponse` (its typings say a ServerResponse): undici's answer. */
+/** What reply-from hands `onResponse` (its typings say a ServerResponse): `RelayHandler`'s answer. */
 interface UpstreamAnswer {
-  readonly headers: IncomingHttpHeaders;
-  /** undici's body stream, with its whole-body readers. */
-  readonly stream: IncomingMessage & { arrayBuffer(): Promise<ArrayBuffer> };
+  readonly stream: WholeAnswer | Readable;
 }
 
 /** The reply as reply-from's hooks type it. */
 type RelayReply = Parameters<NonNullable<FastifyReplyFromHooks['onError']>>[0];
-
-/**
- * Answers up to this size (by their Content-Length) are read whole before
- * they are relayed: one write to the client instead of a stream piped chunk
- * by chunk, and an upstream that breaks off such an answer still gets the
- * client a clean 502 instead of a cut body. Larger answers, and those of
- * unknown length, are streamed.
- */
-const WHOLE_ANSWER_BYTES = 64 * 1024;
 
 /**
  * reply-from's options for one upstream, made once and shared by all its
@@ -210,15 +323,18 @@ const WHOLE_ANSWER_BYTES = 64 * 1024;
 export function relayOptions(options: RelayOptions): FastifyReplyFromHooks {
   const { upstream, origin } = options;
 
-  /** After the answer's headers: the upstream broke off or went silent. False when it is the client who left. */
-  const failedMidAnswer = (err: Error): UpstreamFailure | undefined => {
+  /**
+   * How an exchange failed, counted: after the answer's headers the upstream broke off (`reset`) or went
+   * silent (`timeout`); undefined when it is the client who left.
+   */
+  const failed = (err: Error, midAnswer: boolean): UpstreamFailure | undefined => {
     const failure = upstreamFailure(err);
     if (failure === undefined) return undefined;
-    const kind = failure.kind === 'timeout' ? 'timeout' : 'reset';
+    const kind = midAnswer && failure.kind !== 'timeout' ? 'reset' : failure.kind;
     options.onUpstreamError(upstream, kind);
     return { code: failure.code, kind };
   };
-  const countStreamError = (err: Error): void => void failedMidAnswer(err);
+  const countStreamError = (err: Error): void => void failed(err, true);
 
   /** Answers the catalogue's error for `failure`, unless the client is gone. */
   const answer = (reply: RelayReply, failure: UpstreamFailure | undefined, err: Error): void => {
@@ -246,30 +362,21 @@ export function relayOptions(options: RelayOptions): FastifyReplyFromHooks {
     retryDelay: ({ err, req, attempt }) => {
       const attempted = req as unknown as AttemptedRequest;
       const bodyless = attempted.body === '' || attempted.body === undefined;
-      return attempt === 0 && codeOf(err) === 'UND_ERR_SOCKET' && bodyless && RETRYABLE_METHODS.has(attempted.method) ? 1 : null;
+      const retryable = bodyless && RETRYABLE_METHODS.has(attempted.method) && !brokeMidAnswer(err);
+      return attempt === 0 && codeOf(err) === 'UND_ERR_SOCKET' && retryable ? 1 : null;
     },
     onResponse: (_request, reply, response) => {
-      const { headers, stream: body } = response as unknown as UpstreamAnswer;
-      if (Number(headers['content-length']) <= WHOLE_ANSWER_BYTES) {
-        body.arrayBuffer().then(
-          (whole) => reply.send(Buffer.from(whole)),
-          (err: Error) => {
-            const failure = failedMidAnswer(err);
-            // The upstream's headers were copied onto the reply: the gateway's own error goes without them.
-            for (const name of Object.keys(headers)) reply.removeHeader(name);
-            reply.header('x-request-id', reply.request.id);
-            answer(reply, failure, err);
-          },
-        );
+      const { stream: body } = response as unknown as UpstreamAnswer;
+      if (body instanceof WholeAnswer) {
+        reply.send(body.bytes);
       } else {
         body.on('error', countStreamError);
         reply.send(body);
       }
     },
     onError: (reply, { error }) => {
-      const failure = upstreamFailure(error);
-      if (failure !== undefined) options.onUpstreamError(upstream, failure.kind);
-      answer(reply, failure, error);
+      // reply-from wraps the exchange's error; a small answer broken off mid-body arrives here too.
+      answer(reply, failed(error, brokeMidAnswer(error.cause ?? error)), error);
     },
   };
 }
