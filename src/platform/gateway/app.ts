@@ -149,12 +149,13 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
     });
   }
 
-  app.all('/*', limit > 0 ? { config: { rateLimit: { max: limit, timeWindow } } } : {}, async (request, reply) => {
+  // Not async: the relay answers through `reply`, and a promise per request would only cost.
+  app.all('/*', limit > 0 ? { config: { rateLimit: { max: limit, timeWindow } } } : {}, (request, reply) => {
     const target = originForm(request.raw.url ?? '/');
     const path = pathOnly(target);
     if (isPrivatePath(path)) throw appError('ROUTE_NOT_FOUND');
     prepareRelay(request, reply);
-    return reply.from(path, relay[upstreamFor(path)]);
+    reply.from(path, relay[upstreamFor(path)]);
   });
 
   app.decorate('metricsApp', metricsApp);
