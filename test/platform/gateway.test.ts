@@ -830,6 +830,26 @@ describe('metrics and logs', { timeout: 30_000 }, () => {
     assert.ok(!text.includes('secret-in-query') && !text.includes('secret-header'), text);
   });
 
+  test('a client that leaves before the answer is no warning: its line says 499, nothing failed upstream', async () => {
+    const logs = captureLogs();
+    const { base } = await startGatewayApp({}, { logger: true, logStream: logs.stream });
+    await assert.rejects(
+      fetch(`${base}/quotes/slow`, { headers: { 'x-request-id': 'gw-gone-1' }, signal: AbortSignal.timeout(150) }),
+    );
+    let lines: Record<string, unknown>[] = [];
+    const deadline = Date.now() + 3_000;
+    do {
+      lines = logs.entries().filter((l) => l.reqId === 'gw-gone-1');
+      if (lines.some((l) => l.msg === 'request completed')) break;
+      await new Promise((r) => setTimeout(r, 50));
+    } while (Date.now() < deadline);
+    assert.deepEqual(
+      lines.map((l) => [l.msg, l.level, l.status]),
+      [['request completed', 'info', 499]],
+      JSON.stringify(lines),
+    );
+  });
+
   test('closing the gateway closes its metrics listener', async () => {
     const { app, metricsBase } = await withMetrics();
     await app.close();

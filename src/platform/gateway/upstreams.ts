@@ -100,13 +100,17 @@ class RelayHandler {
   #chunks: Buffer[] | undefined;
   #stream: Readable | undefined;
   #answered = false;
+  #clientLeft = false;
 
   constructor(callback: AnswerCallback, client: IncomingMessage | undefined) {
     this.#callback = callback;
     this.#client = client;
   }
 
-  readonly #clientGone = (): void => this.#abort?.(new errors.RequestAbortedError());
+  readonly #clientGone = (): void => {
+    this.#clientLeft = true;
+    this.#abort?.(new errors.RequestAbortedError());
+  };
 
   onConnect(abort: (err: Error) => void): void {
     this.#abort = abort;
@@ -153,6 +157,12 @@ class RelayHandler {
     this.#release();
     if (this.#answered) {
       this.#stream?.destroy(err);
+      return;
+    }
+    if (this.#clientLeft) {
+      // Nobody is left to answer, and nothing failed upstream: the exchange ends here, without the
+      // warning (and stack) reply-from would log for an error. The metrics record the 499.
+      this.#answered = true;
       return;
     }
     if (this.#headers !== undefined) (err as Error & { [MID_ANSWER]?: boolean })[MID_ANSWER] = true;
