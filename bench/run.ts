@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
-import { freePort } from '../src/lib/net/index.ts';
+import { freePorts } from '../src/lib/net/index.ts';
 import { loadConfig } from '../src/platform/runner/config.ts';
 import { startPlatform } from '../src/platform/runner/index.ts';
 import { QuoteStore } from '../src/services/quotes/quote-store.ts';
@@ -92,42 +92,22 @@ interface Run {
 function printRun(run: Run, label: string): void {
   console.log(`\n${label}`);
   const ratio = (a: number, b: number) => (b > 0 ? (a / b).toFixed(2) : '–');
-  const lines: string[][] = [
-    [
-      'floor: node:http + 1 Redis GET',
-      'floor',
-      run.floor.rps.toFixed(0),
-      String(run.floor.p50),
-      String(run.floor.p99),
-      String(run.floor.errors),
-      '1.00',
-      '',
-    ],
+  const row = (name: string, via: string, f: Figures, toDirect: string) => [
+    name,
+    via,
+    f.rps.toFixed(0),
+    String(f.p50),
+    String(f.p99),
+    String(f.errors),
+    ratio(f.rps, run.floor.rps),
+    toDirect,
   ];
+  const lines: string[][] = [row('floor: node:http + 1 Redis GET', 'floor', run.floor, '')];
   for (const c of CASES) {
     const d = run.direct.get(c.name);
     const g = run.gateway.get(c.name);
     if (d === undefined || g === undefined) continue;
-    lines.push([
-      c.name,
-      'direct',
-      d.rps.toFixed(0),
-      String(d.p50),
-      String(d.p99),
-      String(d.errors),
-      ratio(d.rps, run.floor.rps),
-      '',
-    ]);
-    lines.push([
-      c.name,
-      'gateway',
-      g.rps.toFixed(0),
-      String(g.p50),
-      String(g.p99),
-      String(g.errors),
-      ratio(g.rps, run.floor.rps),
-      ratio(g.rps, d.rps),
-    ]);
+    lines.push(row(c.name, 'direct', d, ''), row(c.name, 'gateway', g, ratio(g.rps, d.rps)));
   }
   table(['route', 'via', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'to floor', 'gateway/direct'], lines);
 }
@@ -158,16 +138,19 @@ function printMedians(runs: readonly Run[]): void {
 }
 
 const varDir = await mkdtemp(join(tmpdir(), 'haddock-bench-'));
-const ports = {
-  GATEWAY_PORT: await freePort(),
-  USERS_PORT: await freePort(),
-  QUOTES_PORT: await freePort(),
-  SEARCH_PORT: await freePort(),
-  OPS_PORT: await freePort(),
-  GATEWAY_METRICS_PORT: await freePort(),
-  ALERT_SINK_PORT: await freePort(),
-  REDIS_PORT: await freePort(),
-};
+const PORT_VARIABLES = [
+  'GATEWAY_PORT',
+  'USERS_PORT',
+  'QUOTES_PORT',
+  'SEARCH_PORT',
+  'OPS_PORT',
+  'GATEWAY_METRICS_PORT',
+  'ALERT_SINK_PORT',
+  'REDIS_PORT',
+] as const;
+// One more than the platform needs: the floor server's.
+const [floorPort, ...free] = await freePorts(PORT_VARIABLES.length + 1);
+const ports = Object.fromEntries(PORT_VARIABLES.map((name, i) => [name, free[i]]));
 const env = {
   ...process.env,
   ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
@@ -186,7 +169,6 @@ console.log(
 );
 const platform = await startPlatform(loadConfig(env));
 const redisUrl = platform.urls.redis;
-const floorPort = await freePort();
 const floor = fork(new URL('./floor-server.ts', import.meta.url).pathname, [String(floorPort), redisUrl], {
   execArgv: ['--import', 'tsx'],
   stdio: 'inherit',

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
-import { freePort } from '../../src/lib/net/index.ts';
+import { freePorts } from '../../src/lib/net/index.ts';
 import { findExecutable, REDIS_MISSING_MESSAGE } from '../../src/platform/runner/index.ts';
 
 /** Every listener the local platform opens, by the variable that sets its port. */
@@ -35,8 +35,8 @@ export async function platformEnv(
   varDir: string,
   overrides: Readonly<Record<string, string | undefined>> = {},
 ): Promise<NodeJS.ProcessEnv> {
-  const ports: Record<string, string> = {};
-  for (const name of PLATFORM_PORT_VARIABLES) ports[name] = String(await freePort());
+  const free = await freePorts(PLATFORM_PORT_VARIABLES.length);
+  const ports = Object.fromEntries(PLATFORM_PORT_VARIABLES.map((name, i) => [name, String(free[i])]));
   return {
     ...process.env,
     HADDOCK_VAR_DIR: varDir,

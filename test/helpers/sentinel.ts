@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Env, RedisAddress } from '../../src/lib/config/index.ts';
-import { freePort } from '../../src/lib/net/index.ts';
+import { freePorts } from '../../src/lib/net/index.ts';
 import { createDirectRedis, type Redis } from '../../src/lib/redis/index.ts';
 
 export const SENTINEL_INSTALL =
@@ -116,7 +116,7 @@ export async function startSentinelRedis(masterName = 'haddock-test'): Promise<S
   };
 
   try {
-    const [primaryPort, replicaPort, ...sentinelPorts] = await Promise.all([1, 2, 3, 4, 5].map(() => freePort()));
+    const [primaryPort, replicaPort, ...sentinelPorts] = await freePorts(5);
     const servers: RedisAddress[] = [primaryPort, replicaPort].map((port) => ({ host: '127.0.0.1', port: port as number }));
     const sentinels: RedisAddress[] = sentinelPorts.map((port) => ({ host: '127.0.0.1', port }));
     const [primary, replica] = servers as [RedisAddress, RedisAddress];

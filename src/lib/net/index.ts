@@ -17,3 +17,32 @@ export async function freePort(): Promise<number> {
     });
   });
 }
+
+/**
+ * `count` distinct free TCP ports on 127.0.0.1: every listener is held open
+ * until all are assigned, so the system cannot hand the same port out twice
+ * (as successive `freePort()` calls may). The same caveat applies: another
+ * process may take one before the caller binds it.
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = Array.from({ length: count }, () => createServer());
+  try {
+    return await Promise.all(
+      servers.map(
+        (server) =>
+          new Promise<number>((resolve, reject) => {
+            server.once('error', reject);
+            server.listen(0, '127.0.0.1', () => {
+              const address = server.address();
+              if (typeof address === 'object' && address !== null) resolve(address.port);
+              else reject(new Error('no port assigned'));
+            });
+          }),
+      ),
+    );
+  } finally {
+    await Promise.all(
+      servers.map((server) => new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()))),
+    );
+  }
+}
