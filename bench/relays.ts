@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, Agent as HttpAgent, request as httpRequest } from 'node:http';
 import autocannon from 'autocannon';
 import { Pool } from 'undici';
-import { freePort } from '../src/lib/net/index.ts';
+import { freePorts } from '../src/lib/net/index.ts';
 
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5);
 const RELAYS = [
@@ -117,7 +117,7 @@ if (role === 'relay' && relayName !== undefined && upstream !== undefined) {
   await relay(relayName, Number(relayPort), upstream);
 } else {
   const root = new URL('..', import.meta.url).pathname;
-  const quotesPort = await freePort();
+  const [quotesPort] = await freePorts(1);
   const env = {
     ...process.env,
     REDIS_URL: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',
@@ -135,7 +135,8 @@ if (role === 'relay' && relayName !== undefined && upstream !== undefined) {
     await waitFor(`${upstreamUrl}/quotes/health`);
     console.log(`relays: GET /quotes/48, ${DURATION_S}s per load, 10 connections, node ${process.version}`);
     for (const name of RELAYS) {
-      const port = await freePort();
+      // The quotes service holds its port: the two new ones cannot be it, nor each other.
+      const [port, metricsPort] = await freePorts(2);
       const child =
         name === 'gateway'
           ? spawn(process.execPath, ['--import', 'tsx', 'src/platform/gateway/server.ts'], {
@@ -143,7 +144,7 @@ if (role === 'relay' && relayName !== undefined && upstream !== undefined) {
               env: {
                 ...env,
                 GATEWAY_PORT: String(port),
-                GATEWAY_METRICS_PORT: String(await freePort()),
+                GATEWAY_METRICS_PORT: String(metricsPort),
                 QUOTES_URL: upstreamUrl,
               },
               stdio: 'inherit',
