@@ -13,9 +13,10 @@ import Fastify, {
 } from 'fastify';
 import type { HttpConfig, LogConfig } from '../config/index.ts';
 import { AppError, ERRORS, type ErrorCode, errorBody } from '../errors/index.ts';
-import { createLogger, type RouteOf, registerRequestLogging } from '../logging/index.ts';
-import { type Registry, registerHttpMetrics, registerMetricsRoute } from '../metrics/index.ts';
+import { createLogger, type RouteOf, requestLogLines } from '../logging/index.ts';
+import { httpMetrics, type Registry, registerMetricsRoute } from '../metrics/index.ts';
 import { isRedisUnavailable } from '../redis/index.ts';
+import { type RequestCompletion, trackCompletion } from './completion.ts';
 import { requestLoggerFactory } from './request-logger.ts';
 import { describeIssue, isMissingField, validatorCompiler } from './validation.ts';
 
@@ -55,7 +56,7 @@ export function requestIdOf(req: { headers: Record<string, string | string[] | u
 /**
  * Fastify's log controller (the non-deprecated replacement for the top-level
  * `disableRequestLogging`) without its two lines per request ("incoming
- * request", "request completed"): `registerRequestLogging` writes one line
+ * request", "request completed"): `requestLogLines` writes one line
  * per request instead. Its other lines (a response stream that broke, a
  * serializer that failed) are kept.
  */
@@ -66,7 +67,7 @@ class CompletionLineController extends LogController {
   override routeNotFound(): void {}
 }
 
-/** The log controller every app uses: Fastify's per-request lines off, `registerRequestLogging` writes one instead. */
+/** The log controller every app uses: Fastify's per-request lines off, `requestLogLines` writes one instead. */
 export function quietLogController(): LogController {
   return new CompletionLineController();
 }
@@ -281,10 +282,11 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
     done();
   });
   if (options.instrumentation ?? config.httpInstrumentation) {
-    registerRequestLogging(app, options.routeOf);
+    const parts: RequestCompletion[] = [requestLogLines(options.routeOf)];
     if (options.metrics !== undefined && options.metrics.http !== false) {
-      registerHttpMetrics(app, options.metrics.registry, options.routeOf);
+      parts.push(httpMetrics(options.metrics.registry, options.routeOf));
     }
+    trackCompletion(app, parts);
   }
   if (options.metrics !== undefined && options.metrics.route !== false) registerMetricsRoute(app, options.metrics.registry);
 

@@ -1,9 +1,10 @@
 import { unlink } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type DestinationStream, destination, type Logger, type LoggerOptions, multistream, pino } from 'pino';
 import { createStream } from 'rotating-file-stream';
 import type { LogFileConfig } from '../config/index.ts';
+import type { RequestCompletion } from '../http/completion.ts';
 import { rotatedLogName, rotationHistoryPath } from './log-files.ts';
 
 export { type LogFileName, parseLogFileName, rotatedLogName, rotationHistoryPath } from './log-files.ts';
@@ -174,20 +175,6 @@ export type RouteOf = (request: FastifyRequest) => string;
 /** The route template Fastify matched, or `unmatched` for a 404 without a route. */
 export const routeTemplate: RouteOf = (request) => request.routeOptions.url ?? 'unmatched';
 
-/** Where the completion line of a request in flight waits, on its response object (no closure per request). */
-const LOGGED = Symbol('haddock.requestLog');
-
-interface InFlight {
-  readonly request: FastifyRequest;
-  readonly reply: FastifyReply;
-  done: boolean;
-}
-
-type LoggedResponse = FastifyReply['raw'] & { [LOGGED]?: InFlight };
-
-/** The status a request's line says when its client left before the answer was complete (nginx's convention). */
-const CLIENT_CLOSED_STATUS = 499;
-
 function writeCompletionLine(request: FastifyRequest, reply: FastifyReply, status: number, routeOf: RouteOf): void {
   const log = request.log;
   // Decide the level first: at the usual production level most lines are probes at debug, and a line
@@ -210,28 +197,12 @@ function writeCompletionLine(request: FastifyRequest, reply: FastifyReply, statu
  * One completion line per request, replacing Fastify's two default lines:
  * `method`, `route` (template), `url` (path only), `status`, `duration_ms`,
  * with the request id (`reqId`) from the request's logger. 5xx at error,
- * probes (`config.quietLog`) at debug, everything else at info; a request
- * whose client left before the answer was complete gets its line too, with
- * status 499, when its connection closes (as the HTTP metrics count it).
- * Turn off Fastify's own request logging (`logController`) alongside.
+ * probes (`config.quietLog`) at debug, everything else at info: a part of
+ * the app's request completion (`trackCompletion`), so a request whose client
+ * left before the answer was complete gets its line too, with status 499, as
+ * the HTTP metrics count it. Turn off Fastify's own request logging
+ * (`logController`) alongside.
  */
-export function registerRequestLogging(app: FastifyInstance, routeOf: RouteOf = routeTemplate): void {
-  function onClose(this: LoggedResponse): void {
-    const inFlight = this[LOGGED];
-    if (inFlight === undefined || inFlight.done || this.writableFinished) return;
-    inFlight.done = true;
-    writeCompletionLine(inFlight.request, inFlight.reply, CLIENT_CLOSED_STATUS, routeOf);
-  }
-  app.addHook('onRequest', (request, reply, done) => {
-    const res = reply.raw as LoggedResponse;
-    res[LOGGED] = { request, reply, done: false };
-    res.once('close', onClose);
-    done();
-  });
-  app.addHook('onResponse', (request, reply, done) => {
-    const inFlight = (reply.raw as LoggedResponse)[LOGGED];
-    if (inFlight !== undefined) inFlight.done = true;
-    writeCompletionLine(request, reply, reply.statusCode, routeOf);
-    done();
-  });
+export function requestLogLines(routeOf: RouteOf = routeTemplate): RequestCompletion {
+  return { settled: (request, reply, status) => writeCompletionLine(request, reply, status, routeOf) };
 }

@@ -1,5 +1,6 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { RequestCompletion } from '../http/completion.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -11,8 +12,7 @@ declare module 'fastify' {
 /** Latency buckets, in seconds: 1 ms to 5 s. */
 export const HTTP_LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5];
 
-/** Status recorded for a request whose client went away before the answer was complete (nginx's convention). */
-export const CLIENT_CLOSED_STATUS = 499;
+export { CLIENT_CLOSED_STATUS } from '../http/completion.ts';
 
 /** The `endpoint` label of a request: a route template or another small fixed set, never the raw URL. */
 export type EndpointOf = (request: FastifyRequest) => string;
@@ -30,30 +30,25 @@ interface Series {
   readonly byStatus: Map<number, Counter.Internal>;
 }
 
-/** One tracked request, hung on its response object so the shared close listener finds it without a closure. */
-interface Tracked {
-  readonly series: Series;
-  readonly reply: FastifyReply;
-  done: boolean;
-}
-
-const TRACKED = Symbol('haddock.httpMetrics');
-type TrackedResponse = FastifyReply['raw'] & { [TRACKED]?: Tracked };
+/** The series a measured request counts in, kept on the request between its start and its end. */
+const SERIES = Symbol('haddock.httpMetrics');
+type Measured = FastifyRequest & { [SERIES]?: Series };
 
 /**
  * `http_requests_total{method,endpoint,http_status}`, `http_request_latency_seconds{method,endpoint}`
  * and `http_requests_in_progress{method,endpoint}` (the spec's 6.6.3.1 series),
- * measured over Fastify's own request clock (`reply.elapsedTime`). A request
- * whose client leaves before the answer ends is closed off when its connection
- * closes (status 499), so the in-progress gauge always comes back down. Routes
- * with `config.untracked` are left out.
+ * measured over Fastify's own request clock (`reply.elapsedTime`), as a part of
+ * the app's request completion (`trackCompletion`): a request whose client
+ * leaves before the answer ends is counted with status 499, so the
+ * in-progress gauge always comes back down. Routes with `config.untracked`
+ * are left out.
  *
  * The hot path allocates one small record per request: the labelled children
  * of a route are resolved the first time it is hit (by its config object when
  * the endpoint is the route template, by method and endpoint otherwise) and
- * reused; the close listener is one shared function.
+ * reused.
  */
-export function registerHttpMetrics(app: FastifyInstance, registry: Registry, endpointOf?: EndpointOf): void {
+export function httpMetrics(registry: Registry, endpointOf?: EndpointOf): RequestCompletion {
   const requests = new Counter({
     name: 'http_requests_total',
     help: 'HTTP requests answered, by method, route template and status',
@@ -118,39 +113,26 @@ export function registerHttpMetrics(app: FastifyInstance, registry: Registry, en
     return found === untracked ? undefined : found;
   };
 
-  const finish = (state: Tracked, status: number): void => {
-    if (state.done) return;
-    state.done = true;
-    const { series } = state;
-    series.inProgress.dec();
-    series.latency.observe(state.reply.elapsedTime / 1_000);
-    let counter = series.byStatus.get(status);
-    if (counter === undefined) {
-      counter = requests.labels(series.method, series.endpoint, String(status));
-      series.byStatus.set(status, counter);
-    }
-    counter.inc();
-  };
-  function onClose(this: TrackedResponse): void {
-    const state = this[TRACKED];
-    if (state !== undefined) finish(state, this.writableFinished ? state.reply.statusCode : CLIENT_CLOSED_STATUS);
-  }
-
-  app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done) => {
-    const series = resolve(request);
-    if (series !== undefined) {
+  return {
+    started: (request) => {
+      const series = resolve(request);
+      if (series === undefined) return;
       series.inProgress.inc();
-      const res = reply.raw as TrackedResponse;
-      res[TRACKED] = { series, reply, done: false };
-      res.once('close', onClose);
-    }
-    done();
-  });
-  app.addHook('onResponse', (_request, reply, done) => {
-    const state = (reply.raw as TrackedResponse)[TRACKED];
-    if (state !== undefined) finish(state, reply.statusCode);
-    done();
-  });
+      (request as Measured)[SERIES] = series;
+    },
+    settled: (request, reply, status) => {
+      const series = (request as Measured)[SERIES];
+      if (series === undefined) return;
+      series.inProgress.dec();
+      series.latency.observe(reply.elapsedTime / 1_000);
+      let counter = series.byStatus.get(status);
+      if (counter === undefined) {
+        counter = requests.labels(series.method, series.endpoint, String(status));
+        series.byStatus.set(status, counter);
+      }
+      counter.inc();
+    },
+  };
 }
 
 /**

@@ -10,7 +10,7 @@ export {
   CLIENT_CLOSED_STATUS,
   type EndpointOf,
   HTTP_LATENCY_BUCKETS,
-  registerHttpMetrics,
+  httpMetrics,
   registerMetricsRoute,
   routeEndpoint,
 } from './http.ts';

@@ -1,6 +1,5 @@
 import { type Command, type RedisOptions as IORedisOptions, Redis } from 'ioredis';
 import type { RedisAddress, RedisConfig, RedisSentinelConfig, Secret } from '../config/index.ts';
-import { AppError } from '../errors/index.ts';
 
 export { Redis };
 
@@ -222,11 +221,6 @@ export function isRedisUnavailable(err: unknown): boolean {
   // A MULTI refused as a whole (EXECABORT) carries why each command was: a READONLY among them is an outage too.
   const previous = (err as { previousErrors?: unknown }).previousErrors;
   return Array.isArray(previous) && previous.some(isRedisUnavailable);
-}
-
-/** Converts a Redis outage into the API's 503; other errors pass through. */
-export function toServiceError(err: unknown): unknown {
-  return isRedisUnavailable(err) ? new AppError('REDIS_UNAVAILABLE', undefined, undefined, { cause: err }) : err;
 }
 
 /** Waits until Redis answers PING, or throws after `timeoutMs`. */
