@@ -3,10 +3,10 @@ import { Writable } from 'node:stream';
 import { after, before, type TestContext, test } from 'node:test';
 import type { InjectOptions } from 'fastify';
 import type { Redis } from 'ioredis';
-import { tokenDigest } from '../../src/lib/auth/index.ts';
+import { TokenStore, tokenDigest } from '../../src/lib/auth/index.ts';
 import { ConfigError } from '../../src/lib/config/index.ts';
 import { loadConfig } from '../../src/services/users/config.ts';
-import { ADMIN, ADMIN_KEY, auth, login, SEED_USERS, scoped, testEnv, usersApp } from '../helpers/apps.ts';
+import { ADMIN, ADMIN_KEY, auth, login, quotesApp, SEED_USERS, scoped, testEnv, usersApp } from '../helpers/apps.ts';
 import {
   cleanPrefix,
   connectRedis,
@@ -257,6 +257,82 @@ test('DELETE /users/:id revokes every token of that user and only theirs', async
   }
   assert.equal(await redis.exists(`${prefix}user-tokens:${alice.id}`), 0);
   assert.equal((await app.inject({ url: '/users/me', headers: auth(bobToken) })).statusCode, 200);
+});
+
+test('a login racing the deletion of its user never leaves a usable token (many concurrent pairs)', SLOW, async (t) => {
+  const { app, prefix } = await setup(t);
+  const quotes = await scoped(t, quotesApp({ prefix }));
+  const password = 'race-password-1';
+  const ids = Array.from({ length: 24 }, (_, i) => `racer${i}`);
+  for (const id of ids) {
+    const res = await app.inject(post('/users', { id, name: `Racer ${id}`, password }, ADMIN));
+    assert.equal(res.statusCode, 201, res.body);
+  }
+  // Each deletion starts 0 to ~70 ms after its login, across the login's password check (scrypt, tens of ms).
+  const outcomes = await Promise.all(
+    ids.map(async (id, i) => {
+      const loginRes = app.inject(post('/users/login', { name: `Racer ${id}`, password }));
+      await new Promise((resolve) => setTimeout(resolve, (i % 8) * 10));
+      const deleteRes = await app.inject({ method: 'DELETE', url: `/users/${id}`, headers: ADMIN });
+      assert.equal(deleteRes.statusCode, 200, deleteRes.body);
+      return { id, res: await loginRes };
+    }),
+  );
+  let issued = 0;
+  for (const { id, res } of outcomes) {
+    if (res.statusCode === 401) {
+      assert.deepEqual(res.json(), { error: "Nom d'utilisateur ou mot de passe incorrect" });
+      continue;
+    }
+    assert.equal(res.statusCode, 200, res.body);
+    issued++;
+    const { token } = res.json() as { token: string };
+    assert.equal(
+      (await app.inject({ url: '/users/me', headers: auth(token) })).statusCode,
+      401,
+      `token of ${id} still answers /users/me`,
+    );
+    assert.equal((await app.inject({ url: '/users', headers: auth(token) })).statusCode, 401, `token of ${id} still lists users`);
+    const quote = await quotes.inject(post('/quotes', { user_id: id, quote: 'Mille sabords !' }, auth(token)));
+    assert.equal(quote.statusCode, 401, `token of ${id} still creates quotes: ${quote.body}`);
+  }
+  // Whatever the interleaving, no session of a deleted user is left in Redis.
+  assert.deepEqual(await scanKeys(redis, `${prefix}token:*`), [], `${issued} logins answered 200`);
+  assert.deepEqual(await scanKeys(redis, `${prefix}user-tokens:racer*`), []);
+});
+
+test('a token whose account vanished is refused by every service, and no new one is issued for it', async (t) => {
+  const { app, prefix } = await setup(t);
+  const quotes = await scoped(t, quotesApp({ prefix }));
+  const token = await login(app, alice.name, alice.password);
+  // The account disappears without going through DELETE /users/:id (a restore, an operator's HDEL).
+  await redis.hdel(`${prefix}users`, alice.id);
+  assert.equal((await app.inject({ url: '/users/me', headers: auth(token) })).statusCode, 401);
+  assert.equal((await quotes.inject(post('/quotes', { user_id: alice.id, quote: 'Tonnerre !' }, auth(token)))).statusCode, 401);
+  const tokens = new TokenStore(redis, prefix, 60);
+  assert.equal(await tokens.issue(alice.id), null);
+  assert.equal(await tokens.issue('nobody'), null);
+  assert.equal(await redis.exists(`${prefix}user-tokens:nobody`), 0);
+});
+
+test("a deleted user's id is never given again, so nobody inherits their quotes", async (t) => {
+  const { app, prefix } = await setup(t);
+  const quotes = await scoped(t, quotesApp({ prefix }));
+  assert.equal(
+    (await app.inject(post('/users', { id: 'r1', name: 'Rastapopoulos', password: 'first-owner' }, ADMIN))).statusCode,
+    201,
+  );
+  const owner = await login(app, 'Rastapopoulos', 'first-owner');
+  const created = await quotes.inject(post('/quotes', { user_id: 'r1', quote: 'Bachi-bouzouk !' }, auth(owner)));
+  assert.equal(created.statusCode, 201, created.body);
+  assert.equal((await app.inject({ method: 'DELETE', url: '/users/r1', headers: ADMIN })).statusCode, 200);
+  const again = await app.inject(post('/users', { id: 'r1', name: 'Allan', password: 'second-owner' }, ADMIN));
+  assert.equal(again.statusCode, 409);
+  assert.deepEqual(again.json(), { error: 'Cet ID est déjà utilisé' });
+  // Numeric and string forms of an id are one id: a retired numeric id stays taken either way.
+  assert.equal((await app.inject({ method: 'DELETE', url: '/users/2', headers: ADMIN })).statusCode, 200);
+  assert.equal((await app.inject(post('/users', { id: 2, name: 'Tournesol', password: 'second-owner' }, ADMIN))).statusCode, 409);
+  assert.equal(await redis.sismember(`${prefix}users:retired`, 'r1'), 1);
 });
 
 // ---------------------------------------------------------------- passwords

@@ -4,7 +4,7 @@ import { appError } from '../errors/index.ts';
 import type { TokenStore } from './token-store.ts';
 
 export { burnPasswordCheck, hashPassword, verifyPassword } from './passwords.ts';
-export { TokenStore, tokenDigest } from './token-store.ts';
+export { accountsKey, TokenStore, tokenDigest } from './token-store.ts';
 
 /** Who is calling: an administrator (ADMIN_KEY holder) or a logged-in user. */
 export type Principal =

@@ -7,16 +7,59 @@ export function tokenDigest(token: string): string {
 }
 
 /**
+ * The hash of accounts (user id → user JSON) under a key prefix. The users store owns its content; sessions read
+ * it, so that a token is issued only for an account that exists and answers only while it still does.
+ */
+export function accountsKey(prefix: string): string {
+  return `${prefix}users`;
+}
+
+// KEYS: token key, the user's token set, the accounts hash. ARGV: user id, TTL in seconds, token digest.
+// The account's existence and the new session are one atomic step: a login that races the deletion of its
+// user either lands before it (and the deletion revokes the session with the others) or finds no account.
+const ISSUE = `
+if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 0 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return 1
+`;
+
+// KEYS: token key, the accounts hash. A token answers only while its account exists (read-only).
+const RESOLVE = `
+local id = redis.call('GET', KEYS[1])
+if not id then return nil end
+if redis.call('HEXISTS', KEYS[2], id) == 0 then return nil end
+return id
+`;
+
+interface SessionCommands {
+  sessionIssue(tokenKey: string, setKey: string, accounts: string, userId: string, ttl: number, digest: string): Promise<number>;
+  sessionResolve(tokenKey: string, accounts: string): Promise<string | null>;
+}
+
+/**
  * Owns the session keys: `token:<sha256>` → user id (with TTL) and
  * `user-tokens:<userId>` → set of digests, so deleting a user revokes them all.
  * Only digests reach Redis; a dump of the database holds no usable token.
+ * A session is issued only for an existing account and answers only while the account exists.
  */
 export class TokenStore {
+  private readonly redis: Redis & SessionCommands;
+  private readonly accounts: string;
+
   constructor(
-    private readonly redis: Redis,
+    redis: Redis,
     private readonly prefix: string,
     private readonly ttlSeconds: number,
-  ) {}
+  ) {
+    this.redis = redis as Redis & SessionCommands;
+    this.accounts = accountsKey(prefix);
+    if (!('sessionIssue' in redis)) {
+      redis.defineCommand('sessionIssue', { numberOfKeys: 3, lua: ISSUE });
+      redis.defineCommand('sessionResolve', { numberOfKeys: 2, lua: RESOLVE });
+    }
+  }
 
   private tokenKey(digest: string): string {
     return `${this.prefix}token:${digest}`;
@@ -27,22 +70,27 @@ export class TokenStore {
     return `${this.prefix}user-tokens:${userId}`;
   }
 
-  /** Issues a 256-bit random token for a user and returns it (the only time it exists in clear). */
-  async issue(userId: string): Promise<string> {
+  /**
+   * Issues a 256-bit random token for a user and returns it (the only time it exists in clear); null when the
+   * account no longer exists (deleted while its password was being checked).
+   */
+  async issue(userId: string): Promise<string | null> {
     const token = randomBytes(32).toString('base64url');
     const digest = tokenDigest(token);
-    await this.redis
-      .multi()
-      .set(this.tokenKey(digest), userId, 'EX', this.ttlSeconds)
-      .sadd(this.userTokensKey(userId), digest)
-      .expire(this.userTokensKey(userId), this.ttlSeconds)
-      .exec();
-    return token;
+    const issued = await this.redis.sessionIssue(
+      this.tokenKey(digest),
+      this.userTokensKey(userId),
+      this.accounts,
+      userId,
+      this.ttlSeconds,
+      digest,
+    );
+    return issued === 1 ? token : null;
   }
 
-  /** The user id a token belongs to, or null when unknown or expired. */
+  /** The user id a token belongs to, or null when unknown, expired, or its account is gone. */
   async resolve(token: string): Promise<string | null> {
-    return this.redis.get(this.tokenKey(tokenDigest(token)));
+    return this.redis.sessionResolve(this.tokenKey(tokenDigest(token)), this.accounts);
   }
 
   /** Revokes one token; true when it existed. */

@@ -47,6 +47,12 @@ export async function usersRoutes(
         throw appError('BAD_CREDENTIALS');
       }
       const token = await tokens.issue(user.id);
+      if (token === null) {
+        // Deleted while its password was being checked: the account is gone, so are its credentials.
+        counted('unknown_user');
+        request.log.info({ userId: user.id, result: 'unknown_user' }, 'login refused: user deleted meanwhile');
+        throw appError('BAD_CREDENTIALS');
+      }
       counted('success');
       request.log.info({ userId: user.id, result: 'success' }, 'login succeeded');
       return { token, user_id: user.id };

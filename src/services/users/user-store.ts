@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { accountsKey } from '../../lib/auth/index.ts';
 
 /** A user as stored: never leaves this module with its password hash except for login checks. */
 export interface StoredUser {
@@ -17,8 +18,10 @@ export interface PublicUser {
 
 export function userKeys(prefix: string) {
   return {
-    /** hash: user id → user JSON (with the scrypt hash) */
-    users: `${prefix}users`,
+    /** hash: user id → user JSON (with the scrypt hash); sessions check it on every request */
+    users: accountsKey(prefix),
+    /** set: ids of deleted users, never given again (quotes keep their author's id) */
+    retired: `${prefix}users:retired`,
     /** hash: user name → user id (the login index) */
     byName: `${prefix}users:by-name`,
     /** string: set once, when the seed file has been loaded */
@@ -26,12 +29,14 @@ export function userKeys(prefix: string) {
   } as const;
 }
 
-// ARGV: now, then id, name, json triples. Users whose id or name exists are skipped.
+// KEYS: users, by-name, seeded, retired. ARGV: now, then id, name, json triples. Users whose id or name exists,
+// or whose id was retired, are skipped.
 const SEED = `
 if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
 local n = 0
 for i = 2, #ARGV, 3 do
-  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 0 and redis.call('HEXISTS', KEYS[2], ARGV[i + 1]) == 0 then
+  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 0 and redis.call('HEXISTS', KEYS[2], ARGV[i + 1]) == 0
+    and redis.call('SISMEMBER', KEYS[4], ARGV[i]) == 0 then
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2])
     redis.call('HSET', KEYS[2], ARGV[i + 1], ARGV[i])
     n = n + 1
@@ -41,8 +46,11 @@ redis.call('SET', KEYS[3], ARGV[1])
 return n
 `;
 
+// KEYS: users, by-name, retired. An id once deleted stays taken: whoever gets it would own its quotes.
 const CREATE = `
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 'ID_TAKEN' end
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 or redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 1 then
+  return 'ID_TAKEN'
+end
 if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then return 'NAME_TAKEN' end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])
@@ -55,15 +63,18 @@ if not id then return nil end
 return redis.call('HGET', KEYS[1], id)
 `;
 
-// KEYS[3] is the user's token set; ARGV[2] the prefix of token keys. The
-// sessions are revoked in the same atomic step, so a login racing the delete
-// cannot leave a live token behind. (Token keys are derived inside the script:
-// fine on one Redis or Sentinel; a Cluster would need hash tags.)
+// KEYS[3] is the user's token set, KEYS[4] the retired ids; ARGV[2] the prefix
+// of token keys. The sessions are revoked in the same atomic step (a login
+// racing it is refused by the session script, which checks the account), and
+// the id is retired so no later account inherits the user's quotes. (Token keys
+// are derived inside the script: fine on one Redis or Sentinel; a Cluster would
+// need hash tags.)
 const DELETE = `
 local json = redis.call('HGET', KEYS[1], ARGV[1])
 if not json then return 0 end
 local user = cjson.decode(json)
 redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('SADD', KEYS[4], ARGV[1])
 if redis.call('HGET', KEYS[2], user.name) == ARGV[1] then redis.call('HDEL', KEYS[2], user.name) end
 for _, digest in ipairs(redis.call('SMEMBERS', KEYS[3])) do redis.call('DEL', ARGV[2] .. digest) end
 redis.call('DEL', KEYS[3])
@@ -71,10 +82,10 @@ return 1
 `;
 
 interface UserCommands {
-  usersSeed(k1: string, k2: string, k3: string, ...args: string[]): Promise<number>;
-  usersCreate(k1: string, k2: string, ...args: string[]): Promise<'OK' | 'ID_TAKEN' | 'NAME_TAKEN'>;
+  usersSeed(k1: string, k2: string, k3: string, k4: string, ...args: string[]): Promise<number>;
+  usersCreate(k1: string, k2: string, k3: string, ...args: string[]): Promise<'OK' | 'ID_TAKEN' | 'NAME_TAKEN'>;
   usersFindByName(k1: string, k2: string, name: string): Promise<string | null>;
-  usersDelete(k1: string, k2: string, k3: string, id: string, tokenKeyPrefix: string): Promise<number>;
+  usersDelete(k1: string, k2: string, k3: string, k4: string, id: string, tokenKeyPrefix: string): Promise<number>;
 }
 
 /** Names are compared after Unicode NFC normalisation, so "Zoé" typed either way is one user. */
@@ -103,10 +114,10 @@ export class UserStore {
     this.keys = userKeys(prefix);
     this.redis = redis as Redis & UserCommands;
     if (!('usersSeed' in redis)) {
-      redis.defineCommand('usersSeed', { numberOfKeys: 3, lua: SEED });
-      redis.defineCommand('usersCreate', { numberOfKeys: 2, lua: CREATE });
+      redis.defineCommand('usersSeed', { numberOfKeys: 4, lua: SEED });
+      redis.defineCommand('usersCreate', { numberOfKeys: 3, lua: CREATE });
       redis.defineCommand('usersFindByName', { numberOfKeys: 2, lua: FIND_BY_NAME });
-      redis.defineCommand('usersDelete', { numberOfKeys: 3, lua: DELETE });
+      redis.defineCommand('usersDelete', { numberOfKeys: 4, lua: DELETE });
     }
   }
 
@@ -118,7 +129,7 @@ export class UserStore {
       const name = normalizeName(user.name);
       args.push(user.id, name, JSON.stringify({ ...user, name, created_at: now }));
     }
-    return this.redis.usersSeed(this.keys.users, this.keys.byName, this.keys.seeded, ...args);
+    return this.redis.usersSeed(this.keys.users, this.keys.byName, this.keys.seeded, this.keys.retired, ...args);
   }
 
   async isSeeded(): Promise<boolean> {
@@ -127,7 +138,7 @@ export class UserStore {
 
   async create(id: string, name: string, passwordHash: string): Promise<'OK' | 'ID_TAKEN' | 'NAME_TAKEN'> {
     const user: StoredUser = { id, name: normalizeName(name), password_hash: passwordHash, created_at: new Date().toISOString() };
-    return this.redis.usersCreate(this.keys.users, this.keys.byName, id, user.name, JSON.stringify(user));
+    return this.redis.usersCreate(this.keys.users, this.keys.byName, this.keys.retired, id, user.name, JSON.stringify(user));
   }
 
   async findByName(name: string): Promise<StoredUser | null> {
@@ -152,6 +163,7 @@ export class UserStore {
 
   /** Deletes a user and revokes their sessions in one step; false when the user did not exist. */
   async delete(id: string, sessions: { readonly setKey: string; readonly tokenKeyPrefix: string }): Promise<boolean> {
-    return (await this.redis.usersDelete(this.keys.users, this.keys.byName, sessions.setKey, id, sessions.tokenKeyPrefix)) === 1;
+    const { users, byName, retired } = this.keys;
+    return (await this.redis.usersDelete(users, byName, sessions.setKey, retired, id, sessions.tokenKeyPrefix)) === 1;
   }
 }
