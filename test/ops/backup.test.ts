@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -8,10 +8,14 @@ import { type Env, EnvReader, readRedisConfig, readRedisKeyPrefix } from '../../
 import { AppError } from '../../src/lib/errors/index.ts';
 import {
   type BackupManifest,
+  backupLockKey,
+  backupSucceeded,
   listBackups,
+  lockBackups,
   planRetention,
   pruneBackups,
   restoreBackup,
+  startScratchRedis,
   takeBackup,
   takeInventory,
   verifyBackup,
@@ -19,7 +23,7 @@ import {
 import { type OpsConfig, readOpsConfig } from '../../src/ops/config.ts';
 import { QuoteStore } from '../../src/services/quotes/quote-store.ts';
 import { login, quotesApp, SEED_QUOTE_COUNT, SEED_USERS, usersApp } from '../helpers/apps.ts';
-import { type PrivateRedis, startPrivateRedis } from '../helpers/redis.ts';
+import { type PrivateRedis, startPrivateRedis, uniquePrefix } from '../helpers/redis.ts';
 
 const PREFIX = 'haddock:';
 
@@ -212,7 +216,7 @@ describe('backups of a populated platform database', () => {
       let seen: number | undefined;
       const report = await restoreBackup(config, manifest.id, {
         afterRestore: async (live) => {
-          seen = (await takeInventory(live, PREFIX)).total;
+          seen = (await takeInventory(live, PREFIX, { exclude: [backupLockKey(PREFIX)] })).total;
           await new QuoteStore(live, PREFIX).invalidateSnapshots();
         },
       });
@@ -223,6 +227,155 @@ describe('backups of a populated platform database', () => {
     } finally {
       if (version !== null) await client.set(versionKey, version);
     }
+  });
+});
+
+describe('one backup, drill, restore or prune at a time (the backup lock)', () => {
+  let redis: PrivateRedis;
+  let client: Redis;
+  let dir: string;
+  let config: OpsConfig;
+  const lockKey = backupLockKey(PREFIX);
+
+  before(async () => {
+    redis = await startPrivateRedis();
+    client = new Redis(redis.url);
+    dir = await mkdtemp(join(tmpdir(), 'haddock-backup-lock-'));
+    config = opsConfig({ REDIS_URL: redis.url, REDIS_KEY_PREFIX: PREFIX, BACKUP_DIR: dir });
+    const quotes = await quotesApp({ prefix: PREFIX, redisUrl: redis.url });
+    await quotes.close();
+  });
+
+  after(async () => {
+    client?.disconnect();
+    await redis?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  const refused = (err: unknown) => err instanceof AppError && err.code === 'BACKUP_IN_PROGRESS' && err.statusCode === 409;
+  const drillDirs = async () => (await readdir(tmpdir())).filter((name) => name.startsWith('haddock-drill-'));
+
+  test('two backups started together: one is taken and drilled, the other refused at once with BACKUP_IN_PROGRESS', {
+    timeout: 60_000,
+  }, async () => {
+    const tmpBefore = await drillDirs();
+    const results = await Promise.allSettled([
+      takeBackup(config, { kind: 'manual', verify: true }),
+      takeBackup(config, { kind: 'manual', verify: true }),
+    ]);
+    const done = results.filter((r) => r.status === 'fulfilled');
+    const failed = results.filter((r) => r.status === 'rejected');
+    assert.equal(done.length, 1, JSON.stringify(results.map((r) => r.status)));
+    assert.equal(failed.length, 1);
+    assert.ok(refused(failed[0]?.reason), String(failed[0]?.reason));
+    assert.equal(done[0]?.value.verification?.ok, true, done[0]?.value.verification?.problems.join('; '));
+    assert.equal(await client.exists(lockKey), 0, 'the lock is released');
+    // Nothing but the backup's own two files, and no scratch folder anywhere.
+    const id = done[0]?.value.id ?? '';
+    assert.deepEqual((await readdir(dir)).sort(), [`${id}.json`, `${id}.rdb`]);
+    assert.deepEqual(await drillDirs(), tmpBefore);
+  });
+
+  test('ids are unique within one millisecond, sortable by time; a backup with an old-style id still lists and drills', {
+    timeout: 60_000,
+  }, async () => {
+    const now = new Date('2026-11-26T02:00:00.123Z');
+    const a = await takeBackup(config, { now });
+    const b = await takeBackup(config, { now });
+    assert.notEqual(a.id, b.id);
+    assert.notEqual(a.file, b.file);
+    for (const m of [a, b]) assert.match(m.id, /^redis-20261126T020000123Z-[0-9a-f]{6}$/);
+    assert.ok('redis-20261126T020000999Z-000000' < 'redis-20261126T020001000Z-ffffff', 'fixed width: ids sort by time');
+
+    const old = 'redis-20200101T000000Z';
+    await copyFile(join(dir, a.file), join(dir, `${old}.rdb`));
+    await writeFile(
+      join(dir, `${old}.json`),
+      JSON.stringify({ ...a, id: old, file: `${old}.rdb`, created_at: '2020-01-01T00:00:00.000Z' }),
+    );
+    assert.ok((await listBackups(config)).some((m) => m.id === old));
+    assert.equal((await verifyBackup(config, old)).verification?.ok, true);
+  });
+
+  test('while the lock is held, backup, drill, restore and prune are refused at once and touch nothing', {
+    timeout: 60_000,
+  }, async () => {
+    const [existing] = await listBackups(config);
+    assert.ok(existing, 'needs a backup of the previous tests');
+    const before = (await readdir(dir)).sort();
+    await client.set(`${PREFIX}since-the-backup`, 'kept');
+    await lockBackups(config, 'test', async () => {
+      const started = Date.now();
+      await assert.rejects(takeBackup(config, { verify: true }), refused);
+      await assert.rejects(verifyBackup(config, existing.id), refused);
+      await assert.rejects(restoreBackup(config, existing.id), refused);
+      await assert.rejects(pruneBackups(config), refused);
+      assert.ok(Date.now() - started < 5_000, 'refused at once, not after waiting');
+      assert.equal((await pruneBackups(config, { dryRun: true })).keep.length > 0, true, 'a dry run only reads');
+    });
+    assert.deepEqual((await readdir(dir)).sort(), before);
+    assert.equal(await client.get(`${PREFIX}since-the-backup`), 'kept');
+    await client.del(`${PREFIX}since-the-backup`);
+  });
+
+  test('the lock key is in no manifest, and a restore neither brings back the old lock nor removes the live one', {
+    timeout: 60_000,
+  }, async () => {
+    // Taken under the lock, so the snapshot file holds a lock key (with that backup's token).
+    const manifest = await takeBackup(config);
+    const scratch = await startScratchRedis(join(dir, manifest.file), config.redisServer, dir);
+    let fileToken: string | null;
+    try {
+      fileToken = await scratch.client.get(lockKey);
+      assert.equal((await takeInventory(scratch.client, PREFIX)).total, manifest.keys.total + 1, 'the file has the lock key');
+    } finally {
+      await scratch.stop();
+    }
+    assert.notEqual(fileToken, null);
+    assert.equal(
+      manifest.keys.by_type.string,
+      (await takeInventory(client, PREFIX)).byType.string,
+      'the manifest does not count it',
+    );
+
+    let during: string | null = null;
+    await restoreBackup(config, manifest.id, {
+      afterRestore: async (live) => {
+        during = await live.get(lockKey);
+      },
+    });
+    assert.ok(during !== null, 'the restore kept its own live lock');
+    assert.notEqual(during, fileToken, 'the old lock was not brought back');
+    assert.equal(await client.exists(lockKey), 0, 'released by its holder at the end');
+  });
+
+  test('a lock expires when its holder dies; a holder never deletes a lock that is no longer its own', async () => {
+    await client.set(lockKey, 'backup deadhost:1 x', 'PX', 200);
+    await assert.rejects(pruneBackups(config), refused);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await lockBackups(config, 'test', async (lock) => {
+      // Someone took the key over (the holder stalled past the TTL): releasing must leave theirs alone.
+      await client.set(lock.key, 'someone else');
+    });
+    assert.equal(await client.get(lockKey), 'someone else');
+    await client.del(lockKey);
+  });
+
+  test("a crashed run's leftovers (partial file, half manifest, scratch folder) are swept by the next backup", {
+    timeout: 60_000,
+  }, async () => {
+    await writeFile(join(dir, 'redis-20261126T020000000Z-abcdef.rdb.partial'), 'half');
+    await writeFile(join(dir, 'redis-20261126T020000000Z-abcdef.json.tmp'), '{');
+    await mkdir(join(dir, '.drill-crashed'));
+    await writeFile(join(dir, '.drill-crashed', 'dump.rdb'), 'x');
+    const manifest = await takeBackup(config, { verify: true });
+    assert.equal(backupSucceeded(manifest), true);
+    const names = await readdir(dir);
+    assert.deepEqual(
+      names.filter((n) => !/^redis-[\dTZ]+(-[0-9a-f]{6})?(-pre-restore)?\.(rdb|json)$/.test(n)),
+      [],
+      'only backups and their manifests',
+    );
   });
 });
 
@@ -272,7 +425,8 @@ describe('retention policy', () => {
   test('prune deletes the files of removed backups and --dry-run deletes nothing', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'haddock-prune-'));
     try {
-      const config = opsConfig({ BACKUP_DIR: dir, BACKUP_KEEP: '1' });
+      // Pruning holds the backup lock: a prefix of its own on the shared test Redis.
+      const config = opsConfig({ BACKUP_DIR: dir, BACKUP_KEEP: '1', REDIS_KEY_PREFIX: uniquePrefix('prune') });
       for (const m of [backup(0, true), backup(1), backup(2)]) {
         await writeFile(join(dir, `${m.id}.json`), JSON.stringify({ ...m, file: `${m.id}.rdb` }));
         await writeFile(join(dir, `${m.id}.rdb`), 'x');

@@ -28,14 +28,16 @@ async function requireRedis(config: CliConfig): Promise<void> {
   await withRedis(config.ops.redis, async () => undefined);
 }
 
-/** `haddock backup`: a snapshot, then (unless told not to) its restore drill. */
+/**
+ * `haddock backup`: a snapshot, then (unless told not to) its restore drill, both under the backup lock
+ * (BACKUP_IN_PROGRESS, exit 1, while another backup, restore or prune runs anywhere on this Redis).
+ */
 export async function backupCommand(
   config: CliConfig,
   options: { verify: boolean; onProgress?: Progress },
 ): Promise<BackupManifest> {
   await requireRedis(config);
-  const manifest = await takeBackup(config.ops, { kind: 'manual', onProgress: options.onProgress });
-  return options.verify ? verifyBackup(config.ops, manifest.id, options.onProgress) : manifest;
+  return takeBackup(config.ops, { kind: 'manual', onProgress: options.onProgress, verify: options.verify });
 }
 
 /**

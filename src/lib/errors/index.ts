@@ -48,6 +48,7 @@ export const ERRORS = {
   URL_INVALID: { status: 400, message: 'URL invalide' },
   USAGE_INVALID: { status: 400, message: 'Arguments invalides' },
   BACKUP_DRILL_FAILED: { status: 500, message: "La restauration d'essai de la sauvegarde a échoué" },
+  BACKUP_IN_PROGRESS: { status: 409, message: 'Une sauvegarde, une restauration ou un nettoyage est déjà en cours' },
   RESTORE_CANCELLED: { status: 409, message: 'Restauration annulée' },
   CHECK_FAILED: { status: 500, message: 'La vérification de maintenance a échoué' },
   FILE_NOT_WRITABLE: { status: 500, message: 'Fichier impossible à écrire' },

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -7,10 +7,12 @@ import { appError } from '../../lib/errors/index.ts';
 import { createToolRedis, findPrimary, type Redis } from '../../lib/redis/index.ts';
 import type { OpsConfig } from '../config.ts';
 import { diffInventories, type Inventory, takeInventory } from './inventory.ts';
+import { type BackupLock, backupLockKey, withBackupLock } from './lock.ts';
 import { downloadRdb } from './rdb-stream.ts';
-import { startScratchRedis } from './scratch-redis.ts';
+import { SCRATCH_DIR_PREFIX, startScratchRedis } from './scratch-redis.ts';
 
 export { diffInventories, scanPrefix, takeInventory } from './inventory.ts';
+export { BACKUP_LOCK_TTL_MS, type BackupLock, backupLockKey } from './lock.ts';
 export { downloadRdb } from './rdb-stream.ts';
 export { REDIS_SERVER_MISSING, startScratchRedis } from './scratch-redis.ts';
 
@@ -56,12 +58,52 @@ function usernameOf(redis: RedisConfig): string | undefined {
   }
 }
 
+/**
+ * `redis-20261126T020000123Z-1a2b3c`: the time to the millisecond (fixed width, so ids sort by time) and a random
+ * suffix, so two backups never share a name or a partial file. Older ids (`redis-20261126T020000Z`) are only ever
+ * looked up through their manifest, so they still list, verify, restore and prune.
+ */
 function backupId(now: Date, kind: BackupManifest['kind']): string {
   const stamp = now
     .toISOString()
     .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z');
-  return kind === 'pre-restore' ? `redis-${stamp}-pre-restore` : `redis-${stamp}`;
+    .replace(/\.(\d{3})Z$/, '$1Z');
+  const id = `redis-${stamp}-${randomBytes(3).toString('hex')}`;
+  return kind === 'pre-restore' ? `${id}-pre-restore` : id;
+}
+
+/** A backup counts as successful unless its restore drill failed (one not drilled yet counts: the snapshot is there). */
+export function backupSucceeded(manifest: BackupManifest): boolean {
+  return manifest.verification?.ok !== false;
+}
+
+/** The platform's keys as a backup describes them: the lock is not data, so never counted, restored or removed. */
+function platformInventory(redis: Redis, config: OpsConfig): Promise<Inventory> {
+  return takeInventory(redis, config.redisKeyPrefix, { exclude: [backupLockKey(config.redisKeyPrefix)] });
+}
+
+/** What a crashed backup leaves in the backup folder: partial downloads, half-written manifests, scratch folders. */
+function isLeftover(name: string): boolean {
+  return name.endsWith('.partial') || name.endsWith('.json.tmp') || name.startsWith(SCRATCH_DIR_PREFIX);
+}
+
+/**
+ * Runs `work` holding the backup lock (BACKUP_IN_PROGRESS when another backup, drill, restore or prune runs), after
+ * sweeping what a crashed run left in the backup folder: with the lock held, nothing else is writing there.
+ */
+export async function lockBackups<T>(config: OpsConfig, what: string, work: (lock: BackupLock) => Promise<T>): Promise<T> {
+  return withBackupLock(config, { what }, async (lock) => {
+    await mkdir(config.backupDir, { recursive: true });
+    for (const name of await readdir(config.backupDir)) {
+      if (isLeftover(name)) await rm(join(config.backupDir, name), { recursive: true, force: true });
+    }
+    return work(lock);
+  });
+}
+
+/** Runs `work` under the caller's lock when it holds one, else under a lock of its own. */
+function locked<T>(config: OpsConfig, held: BackupLock | undefined, what: string, work: () => Promise<T>): Promise<T> {
+  return held === undefined ? lockBackups(config, what, work) : work();
 }
 
 async function sha256File(path: string): Promise<string> {
@@ -77,16 +119,34 @@ async function writeManifest(dir: string, manifest: BackupManifest): Promise<voi
   await rename(`${path}.tmp`, path);
 }
 
+export interface BackupOptions {
+  readonly kind?: BackupManifest['kind'];
+  readonly onProgress?: Progress;
+  readonly now?: Date;
+  /** Run the restore drill too, under the same lock; the manifest returned carries its verification. */
+  readonly verify?: boolean;
+  /** The backup lock, when the caller holds it already (a scheduled backup and its prune, a restore's safety backup). */
+  readonly lock?: BackupLock;
+}
+
 /**
  * Takes a consistent snapshot of the platform's Redis over the network
  * (replication `SYNC`), then loads it into a throwaway redis-server to count
  * and digest the platform's keys as they are in the file — so the manifest
- * describes the snapshot itself, not a database that kept changing.
+ * describes the snapshot itself, not a database that kept changing. Holds the
+ * backup lock (BACKUP_IN_PROGRESS when another backup, restore or prune runs).
+ * With `verify`, the restore drill runs next under the same lock: a backup
+ * whose drill fails is kept and its manifest says so (`verification.ok`
+ * false); the caller decides what a failed drill means for it.
  */
-export async function takeBackup(
-  config: OpsConfig,
-  options: { kind?: BackupManifest['kind']; onProgress?: Progress; now?: Date } = {},
-): Promise<BackupManifest> {
+export async function takeBackup(config: OpsConfig, options: BackupOptions = {}): Promise<BackupManifest> {
+  return locked(config, options.lock, 'backup', async () => {
+    const manifest = await snapshot(config, options);
+    return options.verify === true ? drill(config, manifest.id, options.onProgress) : manifest;
+  });
+}
+
+async function snapshot(config: OpsConfig, options: BackupOptions): Promise<BackupManifest> {
   const started = performance.now();
   const kind = options.kind ?? 'manual';
   await mkdir(config.backupDir, { recursive: true });
@@ -141,9 +201,9 @@ export async function takeBackup(
 }
 
 async function inventoryOf(rdbPath: string, config: OpsConfig): Promise<Inventory> {
-  const scratch = await startScratchRedis(rdbPath, config.redisServer);
+  const scratch = await startScratchRedis(rdbPath, config.redisServer, config.backupDir);
   try {
-    return await takeInventory(scratch.client, config.redisKeyPrefix);
+    return await platformInventory(scratch.client, config);
   } finally {
     await scratch.stop();
   }
@@ -182,9 +242,20 @@ export async function findBackup(config: OpsConfig, id: string | undefined): Pro
 /**
  * A restore drill: checks the file's SHA-256, loads it into a throwaway
  * redis-server on a free port, compares key counts per type and the content
- * digest with the manifest, stops the server, and records the result.
+ * digest with the manifest, stops the server, and records the result. Holds
+ * the backup lock (a prune must not remove the file under it), unless the
+ * caller passes the one it holds.
  */
-export async function verifyBackup(config: OpsConfig, id?: string, onProgress?: Progress): Promise<BackupManifest> {
+export async function verifyBackup(
+  config: OpsConfig,
+  id?: string,
+  onProgress?: Progress,
+  options: { readonly lock?: BackupLock } = {},
+): Promise<BackupManifest> {
+  return locked(config, options.lock, 'drill', () => drill(config, id, onProgress));
+}
+
+async function drill(config: OpsConfig, id: string | undefined, onProgress: Progress | undefined): Promise<BackupManifest> {
   const manifest = await findBackup(config, id);
   const started = performance.now();
   const path = join(config.backupDir, manifest.file);
@@ -269,15 +340,21 @@ export function planRetention(
   return { keep, remove, protected: lastGood?.id };
 }
 
-export async function pruneBackups(config: OpsConfig, options: { dryRun?: boolean; now?: Date } = {}): Promise<PrunePlan> {
-  const plan = planRetention(await listBackups(config), config, options.now ?? new Date());
-  if (!options.dryRun) {
-    for (const m of plan.remove) {
+/** Applies `planRetention`; a dry run only reads, anything else holds the backup lock. */
+export async function pruneBackups(
+  config: OpsConfig,
+  options: { dryRun?: boolean; now?: Date; lock?: BackupLock } = {},
+): Promise<PrunePlan> {
+  const plan = async () => planRetention(await listBackups(config), config, options.now ?? new Date());
+  if (options.dryRun) return plan();
+  return locked(config, options.lock, 'prune', async () => {
+    const decided = await plan();
+    for (const m of decided.remove) {
       await rm(join(config.backupDir, m.file), { force: true });
       await rm(join(config.backupDir, `${m.id}.json`), { force: true });
     }
-  }
-  return plan;
+    return decided;
+  });
 }
 
 export interface RestoreReport {
@@ -294,6 +371,8 @@ export interface RestoreReport {
 
 export interface RestoreOptions {
   readonly onProgress?: Progress;
+  /** The backup lock, when the caller holds it already. */
+  readonly lock?: BackupLock;
   /**
    * Runs on the live Redis once the keys are back, before the client closes:
    * the entry point's invalidation of what the services cached (the quotes
@@ -309,13 +388,18 @@ export interface RestoreOptions {
  * manifest): a damaged one is refused (BACKUP_DRILL_FAILED) before
  * anything is touched. Then a safety backup of the current state, every key
  * of the backup restored with its TTL, keys the backup did not have removed,
- * and finally `afterRestore`.
+ * and finally `afterRestore`. The whole of it holds the backup lock, whose
+ * key a restore neither brings back from the file nor removes.
  */
 export async function restoreBackup(
   config: OpsConfig,
   id: string | undefined,
   options: RestoreOptions = {},
 ): Promise<RestoreReport> {
+  return locked(config, options.lock, 'restore', () => restoreLocked(config, id, options));
+}
+
+async function restoreLocked(config: OpsConfig, id: string | undefined, options: RestoreOptions): Promise<RestoreReport> {
   const { onProgress } = options;
   const started = performance.now();
   const manifest = await findBackup(config, id);
@@ -324,17 +408,17 @@ export async function restoreBackup(
   const damaged = await checkFile(path, manifest);
   if (damaged.length > 0) throw drillFailed(manifest.id, damaged);
   onProgress?.('drill', 0, null);
-  const scratch = await startScratchRedis(path, config.redisServer);
+  const scratch = await startScratchRedis(path, config.redisServer, config.backupDir);
   let live: Redis | undefined;
   try {
-    const wanted = await takeInventory(scratch.client, config.redisKeyPrefix);
+    const wanted = await platformInventory(scratch.client, config);
     const mismatch = compareWithManifest(wanted, manifest);
     if (mismatch.length > 0) throw drillFailed(manifest.id, mismatch);
-    const safety = await takeBackup(config, { kind: 'pre-restore', onProgress });
+    const safety = await snapshot(config, { kind: 'pre-restore', onProgress });
     live = createToolRedis(config.redis);
     live.on('error', () => undefined);
     await live.connect();
-    const before = await takeInventory(live, config.redisKeyPrefix);
+    const before = await platformInventory(live, config);
     const diff = diffInventories(before, wanted);
     const keys = [...wanted.keys.keys()];
     for (let i = 0; i < keys.length; i += 200) {
@@ -360,7 +444,7 @@ export async function restoreBackup(
     const stale = [...before.keys.keys()].filter((k) => !wanted.keys.has(k));
     if (stale.length > 0) await live.del(...stale);
     // Counted before the hook: what it adds (a version key the backup lacked) is not restored data.
-    const after = await takeInventory(live, config.redisKeyPrefix);
+    const after = await platformInventory(live, config);
     await options.afterRestore?.(live);
     return {
       restored: manifest.id,

@@ -33,9 +33,16 @@ function escapeGlob(text: string): string {
  * Describes the keys under a prefix by their logical content (not their DUMP
  * bytes, whose encoding may change on reload), so a backup loaded elsewhere
  * compares equal to the database it was taken from. TTLs are not part of it.
+ * `exclude` names keys that are not data (the backup lock): never counted,
+ * so never restored and never removed by a restore.
  */
-export async function takeInventory(redis: Redis, prefix: string): Promise<Inventory> {
-  const names = await scanPrefix(redis, prefix);
+export async function takeInventory(
+  redis: Redis,
+  prefix: string,
+  options: { readonly exclude?: readonly string[] } = {},
+): Promise<Inventory> {
+  const excluded = new Set(options.exclude ?? []);
+  const names = (await scanPrefix(redis, prefix)).filter((name) => !excluded.has(name));
   const byType: Record<string, number> = {};
   const keys = new Map<string, string>();
   const whole = createHash('sha256');

@@ -1,6 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePort } from '../../lib/net/index.ts';
 import { createDirectRedis, type Redis } from '../../lib/redis/index.ts';
@@ -15,15 +14,25 @@ export interface ScratchRedis {
   stop(): Promise<void>;
 }
 
+/** The prefix of the scratch folders, so that whoever holds the backup lock can sweep those a crash left behind. */
+export const SCRATCH_DIR_PREFIX = '.drill-';
+
 /**
  * Starts a private redis-server on a free loopback port that loads `rdbFile`
- * (no persistence of its own), and waits until the dataset is loaded.
+ * (no persistence of its own), and waits until the dataset is loaded. Its
+ * folder is made in `workDir` (the backup folder: a crash's leftovers are
+ * swept there by the next backup) and removed by stop(), or on any failure.
  */
-export async function startScratchRedis(rdbFile: string, redisServer = 'redis-server'): Promise<ScratchRedis> {
-  const dir = await mkdtemp(join(tmpdir(), 'haddock-drill-'));
-  const { copyFile } = await import('node:fs/promises');
-  await copyFile(rdbFile, join(dir, 'dump.rdb'));
-  const port = await freePort();
+export async function startScratchRedis(rdbFile: string, redisServer: string, workDir: string): Promise<ScratchRedis> {
+  const dir = await mkdtemp(join(workDir, SCRATCH_DIR_PREFIX));
+  let port: number;
+  try {
+    await copyFile(rdbFile, join(dir, 'dump.rdb'));
+    port = await freePort();
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
   const child: ChildProcess = spawn(
     redisServer,
     ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--dbfilename', 'dump.rdb', '--appendonly', 'no', '--save', ''],

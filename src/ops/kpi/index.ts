@@ -1,4 +1,4 @@
-import type { BackupManifest } from '../backup/index.ts';
+import { type BackupManifest, backupSucceeded } from '../backup/index.ts';
 import { type Incident, minutesBetween } from '../incidents/model.ts';
 
 export type KpiStatus = 'green' | 'amber' | 'red' | 'unknown';
@@ -106,7 +106,10 @@ export function incidentKpis(incidents: readonly Incident[], since: Date): KpiRo
 
 /** Age of the newest successful backup and of the newest passed restore drill. */
 export function backupKpis(backups: readonly BackupManifest[], now: Date): KpiRow[] {
-  const newest = backups.reduce<string | null>((best, m) => (best === null || m.created_at > best ? m.created_at : best), null);
+  // A backup whose restore drill failed is a failed backup, here as in the metrics.
+  const newest = backups
+    .filter(backupSucceeded)
+    .reduce<string | null>((best, m) => (best === null || m.created_at > best ? m.created_at : best), null);
   const drills = backups.filter((m) => m.verification?.ok).map((m) => m.verification?.at as string);
   const lastDrill = drills.reduce<string | null>((best, at) => (best === null || at > best ? at : best), null);
   const ageHours = newest === null ? null : (now.getTime() - Date.parse(newest)) / 3_600_000;

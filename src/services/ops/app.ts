@@ -1,7 +1,15 @@
 import type { FastifyInstance } from 'fastify';
+import { AppError } from '../../lib/errors/index.ts';
 import { scrapeGauge } from '../../lib/metrics/index.ts';
 import { type BuildOptions, buildService } from '../../lib/service/index.ts';
-import { type BackupManifest, listBackups, pruneBackups, takeBackup, verifyBackup } from '../../ops/backup/index.ts';
+import {
+  type BackupManifest,
+  backupSucceeded,
+  listBackups,
+  lockBackups,
+  pruneBackups,
+  takeBackup,
+} from '../../ops/backup/index.ts';
 import { IncidentStore } from '../../ops/incidents/index.ts';
 import { MaintenanceStore } from '../../ops/maintenance/index.ts';
 import { PrometheusClient } from '../../ops/prometheus/index.ts';
@@ -31,8 +39,14 @@ export async function buildApp(config: OpsServiceConfig, options: BuildOptions =
         scrapeGauge({
           registry: metrics,
           name: 'haddock_backup_last_success_timestamp_seconds',
-          help: 'When the newest backup was taken (Unix time; 0 when there is none)',
-          read: () => newest((m) => m.created_at),
+          help: 'When the newest backup whose restore drill did not fail was taken (Unix time; 0 when there is none)',
+          read: () => newest((m) => (backupSucceeded(m) ? m.created_at : undefined)),
+        });
+        scrapeGauge({
+          registry: metrics,
+          name: 'haddock_backup_last_failure_timestamp_seconds',
+          help: 'When the newest backup whose restore drill failed was taken (Unix time; 0 when none has failed)',
+          read: () => newest((m) => (backupSucceeded(m) ? undefined : m.created_at)),
         });
         scrapeGauge({
           registry: metrics,
@@ -66,19 +80,30 @@ export async function buildApp(config: OpsServiceConfig, options: BuildOptions =
           const runner = new CronRunner(
             config.backupSchedule,
             async () => {
-              const manifest = await takeBackup(config.ops, { kind: 'scheduled' });
-              const verified = await verifyBackup(config.ops, manifest.id);
-              const pruned = await pruneBackups(config.ops);
-              await onBackupsChanged();
-              app.log.info(
-                {
-                  backup: manifest.id,
-                  bytes: manifest.bytes,
-                  drillOk: verified.verification?.ok,
-                  pruned: pruned.remove.map((m) => m.id),
-                },
-                'scheduled backup done',
-              );
+              try {
+                // One lock for the backup, its drill and the prune: another replica's run, or the CLI's, waits for none of it.
+                await lockBackups(config.ops, 'scheduled backup', async (lock) => {
+                  const verified = await takeBackup(config.ops, { kind: 'scheduled', verify: true, lock });
+                  const pruned = await pruneBackups(config.ops, { lock });
+                  await onBackupsChanged();
+                  const fields = {
+                    backup: verified.id,
+                    bytes: verified.bytes,
+                    drillOk: verified.verification?.ok,
+                    pruned: pruned.remove.map((m) => m.id),
+                  };
+                  if (verified.verification?.ok === true) app.log.info(fields, 'scheduled backup done');
+                  else
+                    app.log.error({ ...fields, problems: verified.verification?.problems }, 'scheduled backup failed its drill');
+                });
+              } catch (err) {
+                // Replicas share the schedule: the first one takes the backup, the others find the lock held.
+                if (err instanceof AppError && err.code === 'BACKUP_IN_PROGRESS') {
+                  app.log.info({ detail: err.detail }, 'scheduled backup skipped: another one is running');
+                  return;
+                }
+                throw err;
+              }
             },
             app.log,
           );

@@ -1,7 +1,9 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Authenticator } from '../../lib/auth/index.ts';
+import { appError } from '../../lib/errors/index.ts';
 import { errorResponses } from '../../lib/http/index.ts';
-import { listBackups, takeBackup, verifyBackup } from '../../ops/backup/index.ts';
+import { MULTI_LINE_TEXT, SINGLE_LINE_TEXT } from '../../lib/http/schemas.ts';
+import { listBackups, takeBackup } from '../../ops/backup/index.ts';
 import { type IncidentStore, parseWebhook, renderIncidentReport, type WebhookPayload } from '../../ops/incidents/index.ts';
 import { buildScorecard } from '../../ops/kpi/scorecard.ts';
 import type { MaintenanceStore } from '../../ops/maintenance/index.ts';
@@ -25,7 +27,7 @@ const INCIDENT_ID = {
   properties: { id: { type: 'string', pattern: '^INC-\\d{4}-\\d{3,6}$' } },
   required: ['id'],
 } as const;
-const BY = { type: 'string', minLength: 1, maxLength: 64 } as const;
+const BY = { ...SINGLE_LINE_TEXT, minLength: 1, maxLength: 64 } as const;
 
 /** Who acts: the name given, else the role of the credential. */
 function actor(request: FastifyRequest, by: string | undefined): string {
@@ -97,7 +99,7 @@ export async function opsRoutes(app: FastifyInstance, options: OpsRouteOptions):
         body: {
           type: 'object',
           properties: {
-            title: { type: 'string', minLength: 1, maxLength: 200 },
+            title: { ...SINGLE_LINE_TEXT, minLength: 1, maxLength: 200 },
             service: { type: 'string', pattern: '^[a-z0-9-]{1,32}$' },
             severity: { type: 'string', enum: ['critical', 'warning', 'info'] },
             by: BY,
@@ -135,7 +137,7 @@ export async function opsRoutes(app: FastifyInstance, options: OpsRouteOptions):
           params: INCIDENT_ID,
           body: {
             type: ['object', 'null'],
-            properties: { by: BY, text: { type: 'string', minLength: 1, maxLength: 2_000 } },
+            properties: { by: BY, text: { ...MULTI_LINE_TEXT, minLength: 1, maxLength: 2_000 } },
             ...(action === 'note' ? { required: ['text'] } : {}),
           },
         },
@@ -200,12 +202,30 @@ export async function opsRoutes(app: FastifyInstance, options: OpsRouteOptions):
 
   app.post(
     '/ops/backups',
-    { onRequest: auth.requireAdmin, schema: { tags, summary: 'Take a backup now, then run its restore drill', security } },
+    {
+      onRequest: auth.requireAdmin,
+      schema: {
+        tags,
+        summary: 'Take a backup now, then run its restore drill',
+        description:
+          '201 with the manifest when the drill passed. 409 at once while another backup, restore or prune runs ' +
+          '(CLI, schedule or another replica). 500 when the drill failed: the backup is kept, its manifest says so, ' +
+          'and the backup metrics count it as a failed backup.',
+        security,
+        response: errorResponses(401, 403, 409, 500, 503),
+      },
+    },
     async (request, reply) => {
-      const manifest = await takeBackup(config.ops, { kind: 'manual' });
-      const verified = await verifyBackup(config.ops, manifest.id);
+      const verified = await takeBackup(config.ops, { kind: 'manual', verify: true });
       await options.onBackupsChanged();
-      request.log.info({ backup: manifest.id, ok: verified.verification?.ok }, 'backup taken on request');
+      const problems = verified.verification?.problems ?? [];
+      if (verified.verification?.ok !== true) {
+        request.log.error({ backup: verified.id, problems }, 'backup taken on request failed its restore drill');
+        throw appError('BACKUP_DRILL_FAILED', {
+          detail: `backup ${verified.id} failed its restore drill: ${problems.join('; ')}`,
+        });
+      }
+      request.log.info({ backup: verified.id }, 'backup taken on request');
       reply.code(201);
       return verified;
     },
