@@ -167,7 +167,7 @@ describe('the local platform through its gateway', () => {
     // SIGTERM only once the service has them all in hand (its in-progress gauge says so): a request
     // still in the client's socket when the listener closes is not "in flight" and may be refused.
     const inProgress = async () => {
-      const text = await (await fetch(`${platform.urls.users}/metrics`)).text();
+      const text = await (await fetch(`${platform.urls.metrics.users}/metrics`)).text();
       return Number(/^http_requests_in_progress\{[^}]*endpoint="\/users\/login"[^}]*\} (\d+)/m.exec(text)?.[1] ?? 0);
     };
     const deadline = Date.now() + 5_000;

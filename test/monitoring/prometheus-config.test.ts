@@ -11,12 +11,16 @@ import {
   RULES_DIR,
   renderPrometheusConfig,
 } from '../../src/platform/monitoring-config/index.ts';
+import { loadConfig as loadRunnerConfig } from '../../src/platform/runner/config.ts';
+import { scrapeTargets } from '../../src/platform/runner/prometheus-stack.ts';
 import { assertSucceeds, run, tempDir } from './tools.ts';
 
+/** Every process on its private metrics port (the services' METRICS_PORT, the gateway's GATEWAY_METRICS_PORT). */
 const TARGETS = [
-  { job: 'haddock-users', address: '127.0.0.1:8001' },
-  { job: 'haddock-quotes', address: '127.0.0.1:8002' },
-  { job: 'haddock-search', address: '127.0.0.1:8003' },
+  { job: 'haddock-users', address: '127.0.0.1:8011' },
+  { job: 'haddock-quotes', address: '127.0.0.1:8012' },
+  { job: 'haddock-search', address: '127.0.0.1:8013' },
+  { job: 'haddock-ops', address: '127.0.0.1:8014' },
   { job: 'haddock-gateway', address: '127.0.0.1:8010' },
 ];
 
@@ -75,6 +79,45 @@ test('every target gets its job and the namespace label', () => {
     TARGETS.map((t) => [t.job, 'http', '/metrics', [t.address]]),
   );
   for (const c of config.scrape_configs) assert.deepEqual(c.static_configs[0]?.labels, { namespace: 'qualification' });
+});
+
+test("the runner's Prometheus scrapes each process on its private metrics port, never on a public one", () => {
+  const env = {
+    HOST: '127.0.0.1',
+    USERS_PORT: '9001',
+    QUOTES_PORT: '9002',
+    SEARCH_PORT: '9003',
+    OPS_PORT: '9004',
+    GATEWAY_PORT: '9000',
+    USERS_METRICS_PORT: '9011',
+    QUOTES_METRICS_PORT: '9012',
+    SEARCH_METRICS_PORT: '9013',
+    OPS_METRICS_PORT: '9014',
+    GATEWAY_METRICS_PORT: '9010',
+    MONITORING: 'off',
+  };
+  const runner = loadRunnerConfig(env);
+  const config = render({ targets: scrapeTargets(runner, '127.0.0.1', '127.0.0.1') });
+  assert.deepEqual(
+    config.scrape_configs.map((c) => [c.job_name, c.metrics_path, c.static_configs[0]?.targets]),
+    [
+      ['haddock-users', '/metrics', ['127.0.0.1:9011']],
+      ['haddock-quotes', '/metrics', ['127.0.0.1:9012']],
+      ['haddock-search', '/metrics', ['127.0.0.1:9013']],
+      ['haddock-ops', '/metrics', ['127.0.0.1:9014']],
+      ['haddock-gateway', '/metrics', ['127.0.0.1:9010']],
+    ],
+  );
+  const publicPorts = [env.USERS_PORT, env.QUOTES_PORT, env.SEARCH_PORT, env.OPS_PORT, env.GATEWAY_PORT];
+  for (const target of config.scrape_configs.flatMap((c) => c.static_configs[0]?.targets ?? [])) {
+    assert.ok(!publicPorts.includes(target.split(':')[1] ?? ''), `${target} is a public port`);
+  }
+  // The defaults: each public port plus 10.
+  const defaults = loadRunnerConfig({ MONITORING: 'off' });
+  assert.deepEqual(
+    scrapeTargets(defaults, '127.0.0.1', '127.0.0.1').map((t) => t.address.split(':')[1]),
+    ['8011', '8012', '8013', '8014', '8010'],
+  );
 });
 
 test('targets of one job share a scrape config; a URL target sets its scheme and path', () => {

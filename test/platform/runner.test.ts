@@ -82,6 +82,16 @@ describe('startPlatform', () => {
       assert.equal(response.status, 200, path);
       await response.arrayBuffer();
     }
+    // Each service's metrics on its own METRICS_PORT, as the runner hands it out; never on its public port.
+    for (const name of ['users', 'quotes', 'search', 'ops'] as const) {
+      assert.equal(platform.urls.metrics[name], `http://127.0.0.1:${config.ports[`${name}Metrics`]}`);
+      const scraped = await fetch(`${platform.urls.metrics[name]}/metrics`);
+      assert.equal(scraped.status, 200, `${name} metrics listener`);
+      assert.match(await scraped.text(), new RegExp(`^haddock_build_info\\{.*service="${name}"`, 'm'));
+      const open = await fetch(`${platform.urls[name]}/metrics`);
+      assert.equal(open.status, 404, `${name} public port`);
+      assert.deepEqual(await open.json(), { error: 'Route non trouvée' });
+    }
 
     const redisFiles = filesUnder(join(varDir, 'redis'));
     assert.ok(
@@ -202,6 +212,11 @@ describe('startPlatform', () => {
       },
     );
     assert.throws(() => loadConfig({ ...env, GATEWAY_METRICS_PORT: env.GATEWAY_PORT }), /GATEWAY_METRICS_PORT and GATEWAY_PORT/);
+    assert.throws(() => loadConfig({ ...env, QUOTES_METRICS_PORT: env.QUOTES_PORT }), /QUOTES_METRICS_PORT and QUOTES_PORT/);
+    assert.throws(
+      () => loadConfig({ ...env, OPS_METRICS_PORT: env.USERS_METRICS_PORT }),
+      /OPS_METRICS_PORT and USERS_METRICS_PORT/,
+    );
     assert.doesNotThrow(() => loadConfig({ ...env, MONITORING: 'off', PROMETHEUS_PORT: env.ALERTMANAGER_PORT }));
     assert.throws(
       () => loadConfig({ ...env, MONITORING: 'sometimes', MONITORING_PROFILE: 'fast' }),

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance, InjectOptions } from 'fastify';
+import { metricsAppOf } from '../../src/lib/http/index.ts';
 import { buildApp as buildOpsApp } from '../../src/services/ops/app.ts';
 import { loadConfig as loadOpsConfig } from '../../src/services/ops/config.ts';
 import { ADMIN, quotesApp, searchApp, testEnv, usersApp } from '../helpers/apps.ts';
@@ -121,6 +122,25 @@ for (const service of SERVICES) {
         assert.equal(res.statusCode, 404, `${request.method ?? 'GET'} ${request.url}`);
         assert.deepEqual(res.json(), { error: 'Route non trouvée' });
       }
+    });
+
+    test(`GET /metrics → 404 JSON on the ${service.name} public app; its metrics listener serves the metrics alone`, async () => {
+      const app = appOf(service.name);
+      for (const url of ['/metrics', '/metrics/', '/metrics#x', '/metrics?x', '/%6detrics']) {
+        const res = await app.inject({ url });
+        assert.equal(res.statusCode, 404, url);
+        assert.deepEqual(res.json(), { error: 'Route non trouvée' }, url);
+      }
+      // A route of the service may take it (`/quotes/:id` answers 400 to the id "metrics"): never the metrics.
+      const prefixed = await app.inject({ url: `/${service.name}/metrics` });
+      assert.ok(prefixed.statusCode >= 400 && !prefixed.body.includes('# HELP'), prefixed.body);
+      const metrics = metricsAppOf(app);
+      const scraped = await metrics.inject({ url: '/metrics' });
+      assert.equal(scraped.statusCode, 200);
+      assert.match(scraped.body, new RegExp(`^haddock_build_info\\{.*service="${service.name}"`, 'm'));
+      const other = await metrics.inject({ url: `/${service.name}/health` });
+      assert.equal(other.statusCode, 404, 'the metrics listener serves no API route');
+      assert.deepEqual(other.json(), { error: 'Route non trouvée' });
     });
 
     test(`GET /${service.name}/health → exactly {"message":"healthy"}`, async () => {

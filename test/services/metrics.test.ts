@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, type TestContext, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
+import { metricsAppOf } from '../../src/lib/http/index.ts';
 import {
   ADMIN,
   ADMIN_KEY,
@@ -28,8 +29,9 @@ const [alice] = SEED_USERS;
 before(() => requireRedis(url));
 after(() => cleanPrefix(url, filePrefix));
 
+/** Scrapes the app's private metrics listener, as Prometheus does (the public app has no /metrics). */
 async function scrape(app: FastifyInstance): Promise<{ text: string; samples: Sample[] }> {
-  const res = await app.inject({ url: '/metrics' });
+  const res = await metricsAppOf(app).inject({ url: '/metrics' });
   assert.equal(res.statusCode, 200, res.body);
   assert.match(String(res.headers['content-type']), /^text\/plain; version=0\.0\.4/);
   return { text: res.body, samples: parseMetrics(res.body) };
@@ -171,11 +173,14 @@ describe('GET /metrics of each service', { timeout: 60_000 }, () => {
     assert.equal(types.get('haddock_logins_total'), undefined);
   });
 
-  test('/metrics is hidden from the OpenAPI document, and needs no credential', async () => {
+  test('/metrics is not in the OpenAPI document nor on the public app; the metrics listener needs no credential', async () => {
     for (const app of [quotes, users, search]) {
       const doc = (await app.inject({ url: '/apidocs/json' })).json() as { paths: Record<string, unknown> };
       assert.ok(!Object.keys(doc.paths).some((p) => p.includes('metrics')), Object.keys(doc.paths).join(', '));
-      assert.equal((await app.inject({ url: '/metrics' })).statusCode, 200);
+      const open = await app.inject({ url: '/metrics' });
+      assert.equal(open.statusCode, 404);
+      assert.deepEqual(open.json(), { error: 'Route non trouvée' });
+      assert.equal((await metricsAppOf(app).inject({ url: '/metrics' })).statusCode, 200);
     }
   });
 

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
+import { metricsAppOf } from '../../src/lib/http/index.ts';
 import { buildApp } from '../../src/services/ops/app.ts';
 import { loadConfig } from '../../src/services/ops/config.ts';
 import { ADMIN, quotesApp, testEnv } from '../helpers/apps.ts';
@@ -213,7 +214,7 @@ describe('backups through the operations service', () => {
     assert.equal(rows.find((r) => r.key === 'restore_drill')?.status, 'green');
 
     // The backup-too-old alerts read these.
-    const metrics = (await ops.inject({ url: '/metrics' })).body;
+    const metrics = (await metricsAppOf(ops).inject({ url: '/metrics' })).body;
     const sample = (name: string) => Number(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'm').exec(metrics)?.[1]);
     const now = Date.now() / 1000;
     assert.ok(Math.abs(sample('haddock_backup_last_success_timestamp_seconds') - now) < 120, metrics);

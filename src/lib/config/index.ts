@@ -419,6 +419,10 @@ export interface ServiceConfig extends LogConfig, ResourceConfig, HttpConfig {
   readonly nodeEnv: string;
   readonly host: string;
   readonly port: number;
+  /** METRICS_HOST (default HOST): where the private metrics listener listens. */
+  readonly metricsHost: string;
+  /** METRICS_PORT: the private metrics listener's port, never the public one; what Prometheus scrapes. */
+  readonly metricsPort: number;
   readonly redis: RedisConfig;
   readonly redisKeyPrefix: string;
   readonly adminKeys: readonly string[];
@@ -464,17 +468,33 @@ export function parseAdminKeys(reader: EnvReader, nodeEnv: string): { keys: stri
   return { keys: list as string[], isDefault: false };
 }
 
-/** Reads the variables every service shares. Call `reader.done()` after adding the service's own. */
-export function readServiceConfig(reader: EnvReader, serviceName: string, defaultPort: number): ServiceConfig {
+/**
+ * Reads the variables every service shares. Call `reader.done()` after adding the service's own.
+ * METRICS_PORT defaults to `defaultMetricsPort` (the public default plus 10, as the gateway's 8000 and 8010).
+ */
+export function readServiceConfig(
+  reader: EnvReader,
+  serviceName: string,
+  defaultPort: number,
+  defaultMetricsPort: number,
+): ServiceConfig {
   const nodeEnv = reader.string('NODE_ENV', 'development');
+  const host = reader.string('HOST', '0.0.0.0');
+  const port = reader.port('PORT', defaultPort);
+  const metricsPort = reader.port('METRICS_PORT', defaultMetricsPort);
+  if (metricsPort !== 0 && metricsPort === port) {
+    reader.problem(`METRICS_PORT must differ from PORT (both ${port}): /metrics must never be public`);
+  }
   const admin = parseAdminKeys(reader, nodeEnv);
   const log = readLogConfig(reader);
   const prefix = readRedisKeyPrefix(reader);
   return {
     serviceName,
     nodeEnv,
-    host: reader.string('HOST', '0.0.0.0'),
-    port: reader.port('PORT', defaultPort),
+    host,
+    port,
+    metricsHost: reader.string('METRICS_HOST', host),
+    metricsPort,
     redis: readRedisConfig(reader, { url: 'redis://127.0.0.1:6379' }),
     redisKeyPrefix: prefix,
     adminKeys: admin.keys,

@@ -9,6 +9,13 @@ export {
   requestIdOf,
   SECURITY_SCHEMES,
 } from './app.ts';
+export {
+  attachMetricsApp,
+  hasMetricsApp,
+  type MetricsAppOptions,
+  type MetricsListenerConfig,
+  metricsAppOf,
+} from './metrics-app.ts';
 
 /** Standard error response schema for the OpenAPI document. */
 export const ERROR_SCHEMA = {

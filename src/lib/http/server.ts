@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { ConfigError } from '../config/index.ts';
+import { hasMetricsApp, type MetricsListenerConfig, metricsAppOf } from './metrics-app.ts';
 
 /** Where an app listens and how it stops: the fields of every listener's configuration. */
 export interface ServeConfig {
@@ -11,12 +12,18 @@ export interface ServeConfig {
   readonly supervised: boolean;
 }
 
+/** What `serve` needs of an app that has a private metrics listener (`attachMetricsApp`): its address too. */
+export type ServeWithMetricsConfig = ServeConfig & MetricsListenerConfig;
+
 /**
  * Listens, then on SIGTERM/SIGINT stops accepting connections, lets in-flight
  * requests finish (bounded by `shutdownGraceMs`), closes Redis through the
  * app's onClose hooks and exits. The orchestrator restarts a crashed process.
+ * An app with a private metrics listener (`attachMetricsApp`) has it listen
+ * first, at `metricsHost:metricsPort` (a process that cannot be scraped fails
+ * at start, not silently); it closes after the public listener has drained.
  */
-export async function serve(app: FastifyInstance, config: ServeConfig): Promise<void> {
+export async function serve(app: FastifyInstance, config: ServeConfig | ServeWithMetricsConfig): Promise<void> {
   const { host, port, shutdownGraceMs: graceMs } = config;
   let closing = false;
   const shutdown = (signal: NodeJS.Signals) => {
@@ -53,6 +60,12 @@ export async function serve(app: FastifyInstance, config: ServeConfig): Promise<
       }
     }, 1_000);
     watch.unref();
+  }
+  if (hasMetricsApp(app)) {
+    if (!('metricsPort' in config)) throw new Error('serve: this app has a metrics listener but no metricsHost/metricsPort');
+    const { metricsHost, metricsPort } = config;
+    await metricsAppOf(app).listen({ host: metricsHost, port: metricsPort });
+    app.log.info({ host: metricsHost, port: metricsPort }, 'metrics listening');
   }
   await app.listen({ host, port });
 }

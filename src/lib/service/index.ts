@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { type Authenticator, createAuthenticator, TokenStore } from '../auth/index.ts';
 import type { ServiceConfig } from '../config/index.ts';
 import { type HealthCheck, registerHealthRoutes } from '../health/index.ts';
-import { createHttpApp } from '../http/index.ts';
+import { attachMetricsApp, createHttpApp } from '../http/index.ts';
 import { Counter, createRedisMetrics, createRegistry, Gauge, type Registry } from '../metrics/index.ts';
 import { createRedis, type Redis, waitForRedis } from '../redis/index.ts';
 import { Seeder } from '../seed/index.ts';
@@ -13,7 +13,7 @@ export interface ServiceContext {
   readonly redis: Redis;
   readonly tokens: TokenStore;
   readonly auth: Authenticator;
-  /** The app's metrics registry, for the service's own series (served at `GET /metrics`). */
+  /** The app's metrics registry, for the service's own series (served at `GET /metrics` on the private metrics listener). */
   readonly metrics: Registry;
 }
 
@@ -43,9 +43,11 @@ export interface BuildOptions {
 
 /**
  * Assembles a service from its definition: app with error handling, docs,
- * logs and metrics (`GET /metrics`), a fail-fast and instrumented Redis
- * client, authentication, readiness (Redis + seeding) and liveness routes,
- * seeding on `ready()`, and Redis closed on `close()`.
+ * logs and HTTP metrics, a fail-fast and instrumented Redis client,
+ * authentication, readiness (Redis + seeding) and liveness routes, seeding on
+ * `ready()`, and Redis closed on `close()`. `GET /metrics` is served by a
+ * second, private app (`metricsAppOf(app)`, listened on at METRICS_HOST:METRICS_PORT
+ * by `serve`), never by the public one, whatever path a proxy lets through.
  */
 export async function buildService(
   config: ServiceConfig & { readonly seedOnStart?: boolean },
@@ -63,7 +65,13 @@ export async function buildService(
     logger: options.logger,
     logStream: options.logStream,
     bodyLimitBytes: config.bodyLimitBytes,
-    metrics: { registry: metrics },
+    metrics: { registry: metrics, route: false },
+  });
+  await attachMetricsApp(app, {
+    service: config.serviceName,
+    config,
+    registry: metrics,
+    logger: options.logger === false ? false : app.log,
   });
   // Set by the authentication hooks; declared up front so every request object has the same shape.
   app.decorateRequest('principal', null);

@@ -2,7 +2,7 @@ import rateLimit from '@fastify/rate-limit';
 import replyFrom, { type FastifyReplyFromHooks, type FastifyReplyFromOptions } from '@fastify/reply-from';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { appError } from '../../lib/errors/index.ts';
-import { createHttpApp, type OpenApiSource } from '../../lib/http/index.ts';
+import { attachMetricsApp, createHttpApp, type OpenApiSource } from '../../lib/http/index.ts';
 import { pathOnly } from '../../lib/logging/index.ts';
 import { Counter, createRegistry, type Registry } from '../../lib/metrics/index.ts';
 import type { GatewayConfig } from './config.ts';
@@ -99,18 +99,16 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
     metrics: { registry: metrics, route: false },
     docs,
   });
-  const metricsApp = await createHttpApp({
+  // The same private metrics listener as every service's (decorated as `metricsApp`, closed with the gateway).
+  await attachMetricsApp(app, {
     service: 'gateway',
     config,
-    // One process, one log file: the metrics listener writes through the gateway's logger.
+    registry: metrics,
     logger: options.logger === false ? false : app.log,
-    metrics: { registry: metrics, http: false },
-    docs: false,
   });
 
   const pools = new UpstreamPools({ connectTimeoutMs: config.upstreamTimeoutMs });
   app.addHook('onClose', async () => {
-    await metricsApp.close();
     await pools.close();
   });
   await app.register(replyFrom, {
@@ -158,7 +156,6 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
     reply.from(path, relay[upstreamFor(path)]);
   });
 
-  app.decorate('metricsApp', metricsApp);
   app.decorate('metrics', metrics);
   // decorate() does not widen the instance's type; the two properties now exist.
   return app as unknown as GatewayInstance;

@@ -5,8 +5,6 @@ import { loadConfig } from './config.ts';
 await runEntry('gateway', async () => {
   const config = loadConfig(process.env);
   const app = await buildGateway(config);
-  // The scrape port first: a gateway that cannot expose its metrics fails at start, not silently.
-  await app.metricsApp.listen({ host: config.metricsHost, port: config.metricsPort });
-  app.log.info({ host: config.metricsHost, port: config.metricsPort }, 'metrics listening');
+  // serve() listens on the private metrics port (GATEWAY_METRICS_*) first, then on the public one.
   await serve(app, config);
 });

@@ -13,6 +13,11 @@ export interface PlatformPorts {
   readonly search: number;
   /** The operations service (incidents, KPIs, scheduled backups; Alertmanager's receiver). */
   readonly ops: number;
+  /** Each service's private /metrics listener (its METRICS_PORT): what Prometheus scrapes, never relayed by the gateway. */
+  readonly usersMetrics: number;
+  readonly quotesMetrics: number;
+  readonly searchMetrics: number;
+  readonly opsMetrics: number;
   /** The private redis-server's port (unused when REDIS_URL or REDIS_SENTINELS is set). */
   readonly redis: number;
   /** The local webhook receiver of Alertmanager. */
@@ -51,6 +56,8 @@ export interface RunnerConfig {
   readonly host: string;
   /** The interface of the gateway's metrics listener. */
   readonly gatewayMetricsHost: string;
+  /** The interface of the services' metrics listeners (METRICS_HOST, default HOST). */
+  readonly metricsHost: string;
   readonly ports: PlatformPorts;
   /** An external Redis (REDIS_URL or REDIS_SENTINELS); when undefined the runner starts a private redis-server. */
   readonly redis: RedisConfig | undefined;
@@ -97,6 +104,10 @@ const PORT_VARIABLES: Record<keyof PlatformPorts, string> = {
   quotes: 'QUOTES_PORT',
   search: 'SEARCH_PORT',
   ops: 'OPS_PORT',
+  usersMetrics: 'USERS_METRICS_PORT',
+  quotesMetrics: 'QUOTES_METRICS_PORT',
+  searchMetrics: 'SEARCH_METRICS_PORT',
+  opsMetrics: 'OPS_METRICS_PORT',
   redis: 'REDIS_PORT',
   alertSink: 'ALERT_SINK_PORT',
   prometheus: 'PROMETHEUS_PORT',
@@ -133,6 +144,11 @@ export function loadConfig(env: Env): RunnerConfig {
     quotes: port('quotes', 8002),
     search: port('search', 8003),
     ops: port('ops', 8004),
+    // Each service's public port plus 10, as the gateway's 8000 and 8010.
+    usersMetrics: port('usersMetrics', 8011),
+    quotesMetrics: port('quotesMetrics', 8012),
+    searchMetrics: port('searchMetrics', 8013),
+    opsMetrics: port('opsMetrics', 8014),
     redis: port('redis', 6390),
     alertSink: port('alertSink', 9095),
     prometheus: port('prometheus', 9090),
@@ -160,11 +176,13 @@ export function loadConfig(env: Env): RunnerConfig {
       for (const problem of err.problems) reader.problem(problem);
     }
   }
+  const host = reader.string('HOST', '127.0.0.1');
   const config: RunnerConfig = {
     home,
     varDir,
-    host: reader.string('HOST', '127.0.0.1'),
+    host,
     gatewayMetricsHost: reader.string('GATEWAY_METRICS_HOST', '127.0.0.1'),
+    metricsHost: reader.string('METRICS_HOST', host),
     ports,
     redis,
     redisUrl,

@@ -24,6 +24,8 @@ export interface PlatformUrls {
   readonly redis: string;
   /** The local Alertmanager webhook receiver (`GET /alerts` lists what it received). */
   readonly alertSink: string;
+  /** Each process's private metrics listener (`<url>/metrics`): what Prometheus scrapes, never the public ports. */
+  readonly metrics: Readonly<Record<'users' | 'quotes' | 'search' | 'ops' | 'gateway', string>>;
   /** Set when the runner started Prometheus. */
   readonly prometheus?: string;
   /** Set when the runner started Alertmanager. */
@@ -84,9 +86,22 @@ function platformUrls(config: RunnerConfig, binaries: MonitoringBinaries): Platf
     ops: base(config.ports.ops),
     redis: config.redisUrl ?? sentinelUrl(config) ?? `redis://127.0.0.1:${config.ports.redis}`,
     alertSink: loopback(config.ports.alertSink),
+    metrics: metricsUrls(config),
     ...(binaries.prometheus === undefined ? {} : { prometheus: loopback(config.ports.prometheus) }),
     ...(binaries.alertmanager === undefined ? {} : { alertmanager: loopback(config.ports.alertmanager) }),
   };
+}
+
+/** The private metrics listeners' base URLs: the services' on METRICS_HOST, the gateway's on GATEWAY_METRICS_HOST. */
+function metricsUrls(config: RunnerConfig): PlatformUrls['metrics'] {
+  const service = (port: number) => `http://${probeHost(config.metricsHost)}:${port}`;
+  return Object.freeze({
+    users: service(config.ports.usersMetrics),
+    quotes: service(config.ports.quotesMetrics),
+    search: service(config.ports.searchMetrics),
+    ops: service(config.ports.opsMetrics),
+    gateway: `http://${probeHost(config.gatewayMetricsHost)}:${config.ports.gatewayMetrics}`,
+  });
 }
 
 /** `redis+sentinel://h1:26379,h2:26379/haddock`, to show which Sentinels the children ask; never a password. */
@@ -115,6 +130,7 @@ export function platformChildren(config: RunnerConfig, binaries: PlatformBinarie
     GATEWAY_PORT: String(config.ports.gateway),
     GATEWAY_METRICS_PORT: String(config.ports.gatewayMetrics),
     GATEWAY_METRICS_HOST: config.gatewayMetricsHost,
+    METRICS_HOST: config.metricsHost,
     USERS_URL: urls.users,
     QUOTES_URL: urls.quotes,
     SEARCH_URL: urls.search,
@@ -137,9 +153,15 @@ export function platformChildren(config: RunnerConfig, binaries: PlatformBinarie
     port: number,
     probePath: string,
     tier: number,
-    { host = config.host, otherPorts = [] }: { host?: string; otherPorts?: { port: number; host: string }[] } = {},
+    {
+      host = config.host,
+      metricsPort,
+      otherPorts = [],
+    }: { host?: string; metricsPort?: number; otherPorts?: { port: number; host: string }[] } = {},
   ): ChildSpec => {
     const file = join(config.home, script);
+    // A service's private metrics listener (METRICS_PORT) is checked free with its public port.
+    const checked = metricsPort === undefined ? otherPorts : [{ port: metricsPort, host: config.metricsHost }, ...otherPorts];
     return {
       name,
       command: process.execPath,
@@ -147,7 +169,13 @@ export function platformChildren(config: RunnerConfig, binaries: PlatformBinarie
       // pino writes the JSON log itself, rotating it (LOG_FILE); the child's own stdout and stderr,
       // where a crash's trace lands, go to `<name>.out`.
       // LOG_STDOUT=false: the lines are in the rotating file already; `.out` keeps only what is not pino's.
-      env: { ...env, PORT: String(port), LOG_FILE: join(logDir, `${name}.log`), LOG_STDOUT: 'false' },
+      env: {
+        ...env,
+        PORT: String(port),
+        ...(metricsPort === undefined ? {} : { METRICS_PORT: String(metricsPort) }),
+        LOG_FILE: join(logDir, `${name}.log`),
+        LOG_STDOUT: 'false',
+      },
       cwd: config.home,
       ...files(name),
       logFile: join(logDir, `${name}.out`),
@@ -156,7 +184,7 @@ export function platformChildren(config: RunnerConfig, binaries: PlatformBinarie
       probe: httpProbe(`http://${probeHost(host)}:${port}${probePath}`),
       prepare: async () => {
         await assertPortFree(host, port, name);
-        for (const other of otherPorts) await assertPortFree(other.host, other.port, `${name} metrics`);
+        for (const other of checked) await assertPortFree(other.host, other.port, `${name} metrics`);
       },
       stopTimeoutMs: config.stopTimeoutMs,
       // runEntry exits 2 on a configuration error: restarting will not fix it.
@@ -204,10 +232,18 @@ export function platformChildren(config: RunnerConfig, binaries: PlatformBinarie
     });
   }
   children.push(
-    node('users', 'src/services/users/server.ts', config.ports.users, '/users/health/live', 1),
-    node('quotes', 'src/services/quotes/server.ts', config.ports.quotes, '/quotes/health/live', 1),
-    node('search', 'src/services/search/server.ts', config.ports.search, '/search/health/live', 1),
-    node('ops', 'src/services/ops/server.ts', config.ports.ops, '/ops/health/live', 1),
+    node('users', 'src/services/users/server.ts', config.ports.users, '/users/health/live', 1, {
+      metricsPort: config.ports.usersMetrics,
+    }),
+    node('quotes', 'src/services/quotes/server.ts', config.ports.quotes, '/quotes/health/live', 1, {
+      metricsPort: config.ports.quotesMetrics,
+    }),
+    node('search', 'src/services/search/server.ts', config.ports.search, '/search/health/live', 1, {
+      metricsPort: config.ports.searchMetrics,
+    }),
+    node('ops', 'src/services/ops/server.ts', config.ports.ops, '/ops/health/live', 1, {
+      metricsPort: config.ports.opsMetrics,
+    }),
     node('gateway', 'src/platform/gateway/server.ts', config.ports.gateway, '/apidocs/json', 2, {
       otherPorts: [{ port: config.ports.gatewayMetrics, host: config.gatewayMetricsHost }],
     }),
@@ -216,7 +252,7 @@ export function platformChildren(config: RunnerConfig, binaries: PlatformBinarie
     }),
     ...monitoringChildren(config, {
       binaries,
-      targets: scrapeTargets(config, probeHost(config.host), probeHost(config.gatewayMetricsHost)),
+      targets: scrapeTargets(config, probeHost(config.metricsHost), probeHost(config.gatewayMetricsHost)),
       alertSinkUrl: urls.alertSink,
       opsUrl: urls.ops,
       files,

@@ -47,14 +47,17 @@ export function monitoringPaths(varDir: string) {
   };
 }
 
-/** The scrape jobs: the three services on their own ports, the gateway on its metrics listener. */
-export function scrapeTargets(config: RunnerConfig, serviceHost: string, metricsHost: string) {
+/**
+ * The scrape jobs: every process on its private metrics listener (the services' METRICS_PORT, the gateway's
+ * GATEWAY_METRICS_PORT), never on a public port, where `/metrics` is a 404.
+ */
+export function scrapeTargets(config: RunnerConfig, serviceMetricsHost: string, gatewayMetricsHost: string) {
   return [
-    { job: 'haddock-users', address: `${serviceHost}:${config.ports.users}` },
-    { job: 'haddock-quotes', address: `${serviceHost}:${config.ports.quotes}` },
-    { job: 'haddock-search', address: `${serviceHost}:${config.ports.search}` },
-    { job: 'haddock-ops', address: `${serviceHost}:${config.ports.ops}` },
-    { job: 'haddock-gateway', address: `${metricsHost}:${config.ports.gatewayMetrics}` },
+    { job: 'haddock-users', address: `${serviceMetricsHost}:${config.ports.usersMetrics}` },
+    { job: 'haddock-quotes', address: `${serviceMetricsHost}:${config.ports.quotesMetrics}` },
+    { job: 'haddock-search', address: `${serviceMetricsHost}:${config.ports.searchMetrics}` },
+    { job: 'haddock-ops', address: `${serviceMetricsHost}:${config.ports.opsMetrics}` },
+    { job: 'haddock-gateway', address: `${gatewayMetricsHost}:${config.ports.gatewayMetrics}` },
   ];
 }
 

@@ -15,7 +15,7 @@ export interface OpsServiceConfig extends ServiceConfig {
 
 export function loadConfig(env: Env): OpsServiceConfig {
   const reader = new EnvReader(env);
-  const base = readServiceConfig(reader, 'ops', 8004);
+  const base = readServiceConfig(reader, 'ops', 8004, 8014);
   // The same Redis as the service's own client: REDIS_URL is read once, with one default.
   const ops = readOpsConfig(reader, base);
   const schedule = reader.string('BACKUP_SCHEDULE', '0 2 * * *');

@@ -15,7 +15,7 @@ export interface QuotesConfig extends ServiceConfig {
 export function loadConfig(env: Env): QuotesConfig {
   const reader = new EnvReader(env);
   const config: QuotesConfig = {
-    ...readServiceConfig(reader, 'quotes', 8002),
+    ...readServiceConfig(reader, 'quotes', 8002, 8012),
     seedFile: reader.string('QUOTES_SEED_FILE', 'data/initial_data_quotes.csv'),
     seedOnStart: reader.bool('SEED_ON_START', true),
     pageCap: reader.int('QUOTES_PAGE_CAP', 1_000, 1_000, 100_000),

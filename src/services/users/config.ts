@@ -12,7 +12,7 @@ export interface UsersConfig extends ServiceConfig {
 export function loadConfig(env: Env): UsersConfig {
   const reader = new EnvReader(env);
   const config: UsersConfig = {
-    ...readServiceConfig(reader, 'users', 8001),
+    ...readServiceConfig(reader, 'users', 8001, 8011),
     seedFile: reader.string('USERS_SEED_FILE', 'data/initial_data_users.csv'),
     seedOnStart: reader.bool('SEED_ON_START', true),
     minPasswordLength: reader.int('PASSWORD_MIN_LENGTH', 8, 1, 128),
