@@ -177,7 +177,7 @@ test('prometheus.example.yml (Kubernetes discovery of the haddock namespace) pas
     rule_files: string[];
     scrape_configs: {
       kubernetes_sd_configs?: { role: string; namespaces: { names: string[] } }[];
-      relabel_configs: { target_label?: string; replacement?: string; action?: string }[];
+      relabel_configs: { target_label?: string; replacement?: string; action?: string; regex?: string }[];
       static_configs?: unknown;
     }[];
   };
@@ -188,6 +188,11 @@ test('prometheus.example.yml (Kubernetes discovery of the haddock namespace) pas
   const targets = scrape.relabel_configs.map((r) => r.target_label);
   for (const label of ['namespace', 'job', 'pod', '__metrics_path__']) assert.ok(targets.includes(label), label);
   assert.ok(scrape.relabel_configs.some((r) => r.target_label === 'job' && r.replacement === 'haddock-$1'));
+  // Every process the runner scrapes (the rules expect job haddock-ops too), each on its private metrics port.
+  for (const rule of scrape.relabel_configs.filter((r) => r.regex?.includes('users'))) {
+    assert.equal(rule.regex, '(users|quotes|search|ops|gateway)(-service)?');
+  }
+  assert.match(text, /prometheus\.io\/port: the declared container port serving\n#\s+\/metrics: the private metrics port/);
   assert.ok(!targets.includes('service'), "a service target label would rename the metrics' own to exported_service");
 
   const { dir, remove } = await tempDir('prometheus-example');
