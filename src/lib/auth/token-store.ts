@@ -93,11 +93,18 @@ export class TokenStore {
     return this.redis.sessionResolve(this.tokenKey(tokenDigest(token)), this.accounts);
   }
 
-  /** Revokes one token; true when it existed. */
+  /**
+   * Revokes one token; true when it existed. Works while Redis is full: DEL and SREM free memory, so Redis runs
+   * them at maxmemory, but it refuses every command queued in a MULTI then, so they go as a plain pipeline. Both
+   * only remove: a digest left in the set without its key counts as no session (`countSessions`).
+   */
   async revoke(token: string, userId: string): Promise<boolean> {
     const digest = tokenDigest(token);
-    const results = await this.redis.multi().del(this.tokenKey(digest)).srem(this.userTokensKey(userId), digest).exec();
-    return results?.[0]?.[1] === 1;
+    const results = await this.redis.pipeline().del(this.tokenKey(digest)).srem(this.userTokensKey(userId), digest).exec();
+    const [deleted, removed] = results ?? [];
+    if (deleted?.[0]) throw deleted[0];
+    if (removed?.[0]) throw removed[0];
+    return deleted?.[1] === 1;
   }
 
   /** Number of live sessions per user id, without revealing any token. */

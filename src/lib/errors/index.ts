@@ -30,6 +30,7 @@ export const ERRORS = {
   METHOD_NOT_ALLOWED: { status: 405, message: 'Méthode non autorisée' },
   RATE_LIMITED: { status: 429, message: 'Trop de requêtes, réessayez plus tard' },
   REDIS_UNAVAILABLE: { status: 503, message: 'Service temporairement indisponible (base de données injoignable)' },
+  REDIS_FULL: { status: 503, message: 'Service temporairement indisponible (base de données pleine)' },
   UPSTREAM_UNAVAILABLE: { status: 502, message: 'Service amont injoignable' },
   UPSTREAM_TIMEOUT: { status: 504, message: 'Service amont trop lent' },
   REQUEST_TIMEOUT: { status: 408, message: 'Requête trop lente à recevoir' },

@@ -1,9 +1,17 @@
 import type { FastifyInstance } from 'fastify';
 
-/** One named readiness check; resolves when healthy, throws to say why not. */
+/**
+ * What a passing check may add: the dependency answers, but serves only part of what it should (Redis full:
+ * reads work, writes are refused). The service stays ready; the readiness details say it.
+ */
+export interface CheckDegraded {
+  readonly degraded: string;
+}
+
+/** One named readiness check; resolves when healthy (with `{ degraded }` when only partly), throws to say why not. */
 export interface HealthCheck {
   readonly name: string;
-  run(): Promise<void>;
+  run(): Promise<void> | Promise<CheckDegraded | undefined>;
 }
 
 export interface CheckResult {
@@ -11,6 +19,8 @@ export interface CheckResult {
   readonly status: 'pass' | 'fail';
   readonly latency_ms: number;
   readonly error?: string;
+  /** Set on a passing check that serves only partly, saying what is missing. */
+  readonly degraded?: string;
 }
 
 const CHECK_TIMEOUT_MS = 800;
@@ -22,13 +32,14 @@ export async function runChecks(checks: readonly HealthCheck[]): Promise<CheckRe
       const started = performance.now();
       let timer: NodeJS.Timeout | undefined;
       try {
-        await Promise.race([
+        const outcome = await Promise.race([
           check.run(),
-          new Promise((_, reject) => {
+          new Promise<never>((_, reject) => {
             timer = setTimeout(() => reject(new Error(`timed out after ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
           }),
         ]);
-        return { name: check.name, status: 'pass', latency_ms: round(performance.now() - started) } as const;
+        const passed = { name: check.name, status: 'pass', latency_ms: round(performance.now() - started) } as const;
+        return outcome === undefined ? passed : { ...passed, degraded: outcome.degraded };
       } catch (err) {
         return {
           name: check.name,
@@ -54,6 +65,10 @@ const CHECK_SCHEMA = {
     status: { type: 'string', enum: ['pass', 'fail'] },
     latency_ms: { type: 'number' },
     error: { type: 'string', description: 'Why the check failed' },
+    degraded: {
+      type: 'string',
+      description: 'A passing check serving only partly: what is missing (Redis full: writes refused)',
+    },
   },
   required: ['name', 'status', 'latency_ms'],
 } as const;
@@ -61,8 +76,12 @@ const CHECK_SCHEMA = {
 const DETAILED_SCHEMA = (message: 'healthy' | 'unhealthy') =>
   ({
     type: 'object',
-    properties: { message: { type: 'string', enum: [message] }, checks: { type: 'array', items: CHECK_SCHEMA } },
-    required: ['message', 'checks'],
+    properties: {
+      message: { type: 'string', enum: [message] },
+      degraded: { type: 'boolean', description: 'A check passes only partly (see its `degraded`): ready, with less service' },
+      checks: { type: 'array', items: CHECK_SCHEMA },
+    },
+    required: ['message', 'degraded', 'checks'],
   }) as const;
 
 /**
@@ -70,7 +89,9 @@ const DETAILED_SCHEMA = (message: 'healthy' | 'unhealthy') =>
  * - `GET <path>`: readiness answering the original's exact `{"message":"healthy"}`
  *   when every check passes (clients compare it whole), and 503
  *   `{"message":"unhealthy","checks":[…]}` otherwise;
- * - `GET <path>/ready`: the same readiness, always with the checks (200 or 503);
+ * - `GET <path>/ready`: the same readiness, always with the checks (200 or 503), and `degraded: true` when a
+ *   passing check serves only partly (Redis full: reads served, writes refused): still 200, as a pod that serves
+ *   reads must stay in rotation; `GET <path>` keeps its exact body then;
  * - `GET <path>/live`: liveness, the process answers (no dependency checked).
  * Their completion lines are logged at debug: probes run every few seconds.
  */
@@ -99,7 +120,7 @@ export function registerHealthRoutes(app: FastifyInstance, path: string, checks:
       const results = await runChecks(checks);
       if (results.every((r) => r.status === 'pass')) return { message: 'healthy' };
       reply.code(503);
-      return { message: 'unhealthy', checks: results };
+      return { message: 'unhealthy', degraded: results.some((r) => r.degraded !== undefined), checks: results };
     },
   );
   app.get(
@@ -116,7 +137,8 @@ export function registerHealthRoutes(app: FastifyInstance, path: string, checks:
       const results = await runChecks(checks);
       const healthy = results.every((r) => r.status === 'pass');
       reply.code(healthy ? 200 : 503);
-      return { message: healthy ? 'healthy' : 'unhealthy', checks: results };
+      const degraded = results.some((r) => r.degraded !== undefined);
+      return { message: healthy ? 'healthy' : 'unhealthy', degraded, checks: results };
     },
   );
   app.get(

@@ -15,7 +15,7 @@ import type { HttpConfig, LogConfig } from '../config/index.ts';
 import { AppError, ERRORS, type ErrorCode, errorBody } from '../errors/index.ts';
 import { createLogger, type RouteOf, requestLogLines } from '../logging/index.ts';
 import { httpMetrics, type Registry, registerMetricsRoute } from '../metrics/index.ts';
-import { isRedisUnavailable } from '../redis/index.ts';
+import { isRedisFull, isRedisUnavailable } from '../redis/index.ts';
 import { type RequestCompletion, trackCompletion } from './completion.ts';
 import { requestLoggerFactory } from './request-logger.ts';
 import { describeIssue, isMissingField, validatorCompiler } from './validation.ts';
@@ -138,6 +138,9 @@ const FASTIFY_CODE_TO_ERROR: Readonly<Record<string, ErrorCode>> = {
   FST_ERR_MAX_PARAM_LENGTH: 'URL_TOO_LONG',
 };
 
+/** Seconds a client waits before retrying a write Redis refused for memory: freeing it takes an operator, not a reconnection. */
+const REDIS_FULL_RETRY_AFTER = '30';
+
 function send(reply: FastifyReply, code: ErrorCode): FastifyReply {
   return reply.code(ERRORS[code].status).send(errorBody(ERRORS[code].message));
 }
@@ -147,13 +150,14 @@ function send(reply: FastifyReply, code: ErrorCode): FastifyReply {
  * message from the catalogue. An `AppError` answers its own; a schema failure
  * names the field (or gives the route's contract message for a missing one);
  * Fastify's parsing errors map through `FASTIFY_CODE_TO_ERROR`; Redis being
- * down is a 503 with Retry-After; anything else is logged and answered 500
- * without internals.
+ * down or full (a write refused at maxmemory) is a 503 with Retry-After;
+ * anything else is logged and answered 500 without internals.
  */
 function answerError(error: FastifyError | AppError | Error, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   if (error instanceof AppError) {
     if (error.statusCode >= 500) request.log.error({ err: error, code: error.code }, 'request failed');
     if (error.code === 'REDIS_UNAVAILABLE') reply.header('retry-after', '1');
+    if (error.code === 'REDIS_FULL') reply.header('retry-after', REDIS_FULL_RETRY_AFTER);
     return reply.code(error.statusCode).send(errorBody(error.message));
   }
   const fastifyError = error as FastifyError;
@@ -178,6 +182,12 @@ function answerError(error: FastifyError | AppError | Error, request: FastifyReq
   if (error instanceof SyntaxError) return send(reply, 'INVALID_JSON');
   // A percent-escape that does not decode (`/quotes/%E0%A4%A`): the client's mistake, wherever it is noticed.
   if (error instanceof URIError) return send(reply, 'VALIDATION_FAILED');
+  // Redis at maxmemory refuses writes (OOM, or EXECABORT caused by one); reads still work, so only this request fails.
+  if (isRedisFull(error)) {
+    request.log.error({ err: error }, 'redis full: write refused');
+    reply.header('retry-after', REDIS_FULL_RETRY_AFTER);
+    return send(reply, 'REDIS_FULL');
+  }
   if (isRedisUnavailable(error)) {
     request.log.error({ err: error }, 'redis unavailable');
     reply.header('retry-after', '1');

@@ -3,8 +3,12 @@ import type { RedisAddress, RedisConfig, RedisSentinelConfig, Secret } from '../
 
 export { Redis };
 
-/** Told of every command once it settles: its lowercased name, round trip in seconds, and whether it failed. */
-export type CommandObserver = (command: string, seconds: number, failed: boolean) => void;
+/**
+ * Told of every command once it settles: its lowercased name, round trip in seconds, whether it failed, and
+ * whether that failure was Redis refusing a write because it is at `maxmemory` (see {@link isRedisFull}; a
+ * refused transaction is told once, on its EXEC, not once per queued command).
+ */
+export type CommandObserver = (command: string, seconds: number, failed: boolean, refusedForMemory: boolean) => void;
 
 /** What a service's client adds to the configuration. */
 export interface ServiceRedisOptions {
@@ -14,6 +18,8 @@ export interface ServiceRedisOptions {
   readonly lazy?: boolean;
   /** Observes every command (the metrics' latency histogram and error counter). */
   readonly onCommand?: CommandObserver;
+  /** Told when Redis refuses a write for memory (readiness and the memory gauge read it). */
+  readonly memory?: RedisMemoryState;
 }
 
 /** What a one-shot tool's client (CLI, checks, backups) adds to the configuration. */
@@ -87,7 +93,13 @@ export function createRedis(config: RedisConfig, options: ServiceRedisOptions = 
     reconnectOnError: reconnectOnReadonly,
     ...(config.mode === 'sentinel' ? { sentinelRetryStrategy: backoff, failoverDetector: true } : {}),
   });
-  if (options.onCommand !== undefined) observeCommands(redis, options.onCommand);
+  const { onCommand, memory } = options;
+  if (onCommand !== undefined || memory !== undefined) {
+    observeCommands(redis, (command, seconds, failed, refusedForMemory) => {
+      if (refusedForMemory) memory?.refused();
+      onCommand?.(command, seconds, failed, refusedForMemory);
+    });
+  }
   return redis;
 }
 
@@ -177,20 +189,35 @@ export function describeRedis(config: RedisConfig): string {
  * Wraps the client's `sendCommand`, through which every command passes
  * (pipelines, MULTI and scripts included), to time it until its promise
  * settles. A command ioredis sends again after a reconnection is timed once.
+ *
+ * It also tells which failures were Redis refusing a write for memory. Under
+ * `maxmemory` Redis refuses each command queued in a MULTI, then the EXEC
+ * with EXECABORT; replies settle in order on one connection, so an OOM among
+ * the queued commands marks the EXEC that follows, and the transaction counts
+ * as one refusal.
  */
 export function observeCommands(redis: Redis, observe: CommandObserver): void {
   const send = redis.sendCommand;
   const seen = new WeakSet<Command>();
-  const settled = (command: Command, started: number, failed: boolean) => {
-    observe(command.name.toLowerCase(), (performance.now() - started) / 1_000, failed);
+  let queuedRefusal = false;
+  const settled = (command: Command, started: number, error: unknown, failed: boolean) => {
+    const name = command.name.toLowerCase();
+    let refused = false;
+    if (command.inTransaction && name !== 'exec') {
+      if (failed && isRedisFull(error)) queuedRefusal = true;
+    } else {
+      refused = failed && (isRedisFull(error) || (name === 'exec' && queuedRefusal));
+      if (name === 'exec') queuedRefusal = false;
+    }
+    observe(name, (performance.now() - started) / 1_000, failed, refused);
   };
   redis.sendCommand = function (this: Redis, command: Command, ...rest: unknown[]) {
     if (!seen.has(command)) {
       seen.add(command);
       const started = performance.now();
       command.promise.then(
-        () => settled(command, started, false),
-        () => settled(command, started, true),
+        () => settled(command, started, undefined, false),
+        (err: unknown) => settled(command, started, err, true),
       );
     }
     return (send as (this: Redis, ...args: unknown[]) => unknown).call(this, command, ...rest);
@@ -221,6 +248,90 @@ export function isRedisUnavailable(err: unknown): boolean {
   // A MULTI refused as a whole (EXECABORT) carries why each command was: a READONLY among them is an outage too.
   const previous = (err as { previousErrors?: unknown }).previousErrors;
   return Array.isArray(previous) && previous.some(isRedisUnavailable);
+}
+
+// Redis's answer to a command it will not run at maxmemory; a script's error carries it too (`… -OOM command …`).
+const OOM_PATTERN = /\bOOM command not allowed\b/;
+
+/**
+ * True when an error means Redis refused a write because it is at `maxmemory` (policy `noeviction`, or nothing
+ * left to evict): the OOM answer, a script whose write met it, or a MULTI refused as a whole (EXECABORT) because
+ * a queued command met it. Reads still work then (answer 503 for the write, not 500, and keep serving reads).
+ */
+export function isRedisFull(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (OOM_PATTERN.test(err.message)) return true;
+  const previous = (err as { previousErrors?: unknown }).previousErrors;
+  return Array.isArray(previous) && previous.some(isRedisFull);
+}
+
+/** What `INFO memory` says of the memory limit, in bytes. */
+export interface MemoryReading {
+  /** `used_memory`. */
+  readonly used: number;
+  /** `maxmemory`; 0 means no limit. */
+  readonly max: number;
+  /** `mem_not_counted_for_evict` (replica and AOF buffers), which Redis leaves out of its limit; 0 when absent. */
+  readonly notCounted: number;
+  /** `maxmemory_policy` (`noeviction` when absent, Redis's default). */
+  readonly policy: string;
+}
+
+/** Reads the memory limit's figures from an `INFO memory` answer; undefined when it has none. */
+export function parseMemoryReading(info: string): MemoryReading | undefined {
+  const field = (name: string) => new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1];
+  const used = field('used_memory');
+  const max = field('maxmemory');
+  if (used === undefined || max === undefined) return undefined;
+  return {
+    used: Number(used),
+    max: Number(max),
+    notCounted: Number(field('mem_not_counted_for_evict') ?? 0),
+    policy: /^maxmemory_policy:(\S+)/m.exec(info)?.[1] ?? 'noeviction',
+  };
+}
+
+/** Below this share of `maxmemory`, a Redis that refused a write is taken as having room again. */
+export const MEMORY_ROOM_RATIO = 0.99;
+
+/**
+ * Whether Redis refuses writes for lack of memory, as one client sees it. Redis refuses a write when its used
+ * memory (less what it does not count) is over `maxmemory` at that instant, and the figure moves by each client's
+ * buffers: a large write may be refused while a small one passes. So the state is full from the moment a write is
+ * refused (`refused()`, told by `createRedis`) or an `INFO memory` reading is over the limit, and clears only when
+ * a reading shows room again: under {@link MEMORY_ROOM_RATIO} of `maxmemory`, or no limit at all. Under an
+ * eviction policy Redis evicts before each command, INFO included, so a reading within the limit is room enough.
+ */
+export class RedisMemoryState {
+  #full = false;
+
+  /** True while Redis refuses writes for memory, as last seen. */
+  get full(): boolean {
+    return this.#full;
+  }
+
+  /** Redis refused a write for memory. */
+  refused(): void {
+    this.#full = true;
+  }
+
+  /** Takes an `INFO memory` reading into account; returns whether Redis is full now. */
+  observe(reading: MemoryReading): boolean {
+    const counted = Math.max(0, reading.used - reading.notCounted);
+    if (counted > reading.max && reading.max > 0) this.#full = true;
+    else if (reading.max === 0 || reading.policy !== 'noeviction' || counted < reading.max * MEMORY_ROOM_RATIO)
+      this.#full = false;
+    return this.#full;
+  }
+
+  /**
+   * Reads `INFO memory` (allowed at `maxmemory`: it writes nothing) and returns whether Redis is full now;
+   * throws when Redis does not answer, as a PING would.
+   */
+  async check(redis: Redis): Promise<boolean> {
+    const reading = parseMemoryReading(await redis.info('memory'));
+    return reading === undefined ? this.#full : this.observe(reading);
+  }
 }
 
 /** Waits until Redis answers PING, or throws after `timeoutMs`. */

@@ -4,8 +4,11 @@ import type { ServiceConfig } from '../config/index.ts';
 import { type HealthCheck, registerHealthRoutes } from '../health/index.ts';
 import { attachMetricsApp, createHttpApp } from '../http/index.ts';
 import { Counter, createRedisMetrics, createRegistry, Gauge, type Registry } from '../metrics/index.ts';
-import { createRedis, type Redis, waitForRedis } from '../redis/index.ts';
+import { createRedis, type Redis, RedisMemoryState, waitForRedis } from '../redis/index.ts';
 import { Seeder } from '../seed/index.ts';
+
+/** The redis check's `degraded` detail while Redis refuses writes for memory. */
+export const REDIS_FULL_DETAIL = 'memory full (maxmemory): writes refused with 503, reads served';
 
 /** What a service's routes and seeding get from the shared runtime. */
 export interface ServiceContext {
@@ -76,11 +79,13 @@ export async function buildService(
   // Set by the authentication hooks; declared up front so every request object has the same shape.
   app.decorateRequest('principal', null);
   const redisMetrics = createRedisMetrics(metrics);
+  const memory = new RedisMemoryState();
   const redis = createRedis(config.redis, {
     connectionName: `haddock-${config.serviceName}`,
     onCommand: redisMetrics.observe,
+    memory,
   });
-  redisMetrics.watch(redis);
+  redisMetrics.watch(redis, memory);
   redis.on('error', (err) => app.log.debug({ err }, 'redis connection error'));
   const tokens = new TokenStore(redis, config.redisKeyPrefix, config.tokenTtlSeconds);
   const ctx: ServiceContext = { app, redis, tokens, auth: createAuthenticator(tokens, config.adminKeys), metrics };
@@ -115,7 +120,13 @@ export async function buildService(
     },
   });
 
-  const checks: HealthCheck[] = [{ name: 'redis', run: async () => void (await redis.ping()) }];
+  // INFO memory answers as PING does, and says whether Redis is full: still ready (reads are served), degraded.
+  const checks: HealthCheck[] = [
+    {
+      name: 'redis',
+      run: async () => ((await memory.check(redis)) ? { degraded: REDIS_FULL_DETAIL } : undefined),
+    },
+  ];
   if (seeding) {
     checks.push({
       name: 'seed',

@@ -225,9 +225,12 @@ export class QuoteStore {
   }
 
   private async reload(): Promise<QuoteSnapshot> {
-    // Version and data read in one transaction, so the label matches the data.
-    const results = await this.redis.multi().get(this.keys.version).hgetall(this.keys.quotes).exec();
-    if (results === null) throw new Error('quotes snapshot transaction aborted');
+    // Two reads in one round trip, not a MULTI: at maxmemory Redis refuses every command queued in a
+    // transaction, reads included, and the list and search would fail until memory is freed. Without
+    // a transaction the version is read first, so the label is never newer than the data: a write in
+    // between only makes the next call reload once more, never serve stale data as current.
+    const results = await this.redis.pipeline().get(this.keys.version).hgetall(this.keys.quotes).exec();
+    if (results === null) throw new Error('quotes snapshot pipeline returned nothing');
     const [versionResult, dataResult] = results;
     if (versionResult?.[0]) throw versionResult[0];
     if (dataResult?.[0]) throw dataResult[0];
