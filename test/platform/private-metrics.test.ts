@@ -13,6 +13,9 @@ import { buildGateway } from '../../src/platform/gateway/app.ts';
 import { loadConfig as loadGatewayConfig } from '../../src/platform/gateway/config.ts';
 import { buildApp as buildOpsApp } from '../../src/services/ops/app.ts';
 import { loadConfig as loadOpsConfig } from '../../src/services/ops/config.ts';
+import { loadConfig as loadQuotesConfig } from '../../src/services/quotes/config.ts';
+import { loadConfig as loadSearchConfig } from '../../src/services/search/config.ts';
+import { loadConfig as loadUsersConfig } from '../../src/services/users/config.ts';
 import { quotesApp, searchApp, testEnv, usersApp } from '../helpers/apps.ts';
 import { cleanPrefix, requireRedis, testRedisUrl, uniquePrefix } from '../helpers/redis.ts';
 
@@ -123,6 +126,32 @@ function service(name: Name) {
 }
 
 describe('each service serves its metrics on a private listener only', { timeout: 30_000 }, () => {
+  test('loadConfig: METRICS_PORT defaults to the public default plus 10, METRICS_HOST to HOST; never the public port', () => {
+    const loaders = {
+      users: (env: Record<string, string>) => loadUsersConfig(testEnv({ prefix, env })),
+      quotes: (env: Record<string, string>) => loadQuotesConfig(testEnv({ prefix, env })),
+      search: (env: Record<string, string>) => loadSearchConfig(testEnv({ prefix, env })),
+      ops: (env: Record<string, string>) => loadOpsConfig(testEnv({ prefix, env })),
+    };
+    const defaults = NAMES.map((name) => loaders[name]({}));
+    assert.deepEqual(
+      defaults.map((c) => [c.port, c.metricsPort, c.metricsHost]),
+      [
+        [8001, 8011, '0.0.0.0'],
+        [8002, 8012, '0.0.0.0'],
+        [8003, 8013, '0.0.0.0'],
+        [8004, 8014, '0.0.0.0'],
+      ],
+    );
+    const set = loaders.quotes({ HOST: '127.0.0.1', METRICS_PORT: '9100' });
+    assert.deepEqual([set.metricsHost, set.metricsPort], ['127.0.0.1', 9100]);
+    assert.equal(loaders.quotes({ METRICS_HOST: '10.0.0.5' }).metricsHost, '10.0.0.5');
+    for (const name of NAMES) {
+      assert.throws(() => loaders[name]({ PORT: '9000', METRICS_PORT: '9000' }), /METRICS_PORT must differ from PORT/, name);
+    }
+    assert.throws(() => loaders.users({ METRICS_PORT: 'x' }), /METRICS_PORT must be an integer/);
+  });
+
   for (const name of NAMES) {
     test(`${name}: the public app answers GET /metrics 404 JSON; its metrics listener answers the Prometheus text`, async () => {
       const { base, metricsBase } = service(name);
