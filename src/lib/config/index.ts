@@ -413,6 +413,14 @@ export function readRedisKeyPrefix(reader: EnvReader): string {
   return prefix;
 }
 
+/**
+ * Reads BODY_LIMIT_BYTES (default 16 KiB, 1 KiB to 1 MiB), the largest request body: the services refuse a
+ * larger one with 413, and so does the gateway, before relaying it.
+ */
+export function readBodyLimitBytes(reader: EnvReader): number {
+  return reader.int('BODY_LIMIT_BYTES', 16_384, 1_024, 1_048_576);
+}
+
 /** What every service reads: Redis, HTTP, security, logging. */
 export interface ServiceConfig extends LogConfig, ResourceConfig, HttpConfig {
   readonly serviceName: string;
@@ -503,7 +511,7 @@ export function readServiceConfig(
     ...log,
     ...readResourceConfig(reader),
     ...readHttpConfig(reader),
-    bodyLimitBytes: reader.int('BODY_LIMIT_BYTES', 16_384, 1_024, 1_048_576),
+    bodyLimitBytes: readBodyLimitBytes(reader),
     shutdownGraceMs: reader.int('SHUTDOWN_GRACE_MS', 10_000, 0, 120_000),
   };
 }

@@ -1,14 +1,23 @@
 import rateLimit from '@fastify/rate-limit';
 import replyFrom, { type FastifyReplyFromHooks, type FastifyReplyFromOptions } from '@fastify/reply-from';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { appError } from '../../lib/errors/index.ts';
 import { attachMetricsApp, createHttpApp, type OpenApiSource } from '../../lib/http/index.ts';
 import { pathOnly } from '../../lib/logging/index.ts';
 import { Counter, createRegistry, type Registry } from '../../lib/metrics/index.ts';
 import type { GatewayConfig } from './config.ts';
+import { acceptBodiesWithinLimit, refuseConnect } from './intake.ts';
 import { PlatformDocs } from './openapi.ts';
-import { gatewayEndpoint, isPrivatePath, type UpstreamName, upstreamFor } from './routing.ts';
-import { prepareRelay, relayOptions, UPSTREAM_ERROR_KINDS, UPSTREAM_NAMES, UpstreamPools } from './upstreams.ts';
+import {
+  GATEWAY_HEALTH_PATH,
+  gatewayEndpoint,
+  HEALTH_PATHS,
+  isPrivatePath,
+  isRewrittenTarget,
+  type UpstreamName,
+  upstreamFor,
+} from './routing.ts';
+import { prepareRelay, relayOptions, UPSTREAM_ERROR_KINDS, UPSTREAM_NAMES, UpstreamPools, withBody } from './upstreams.ts';
 
 export interface GatewayOptions {
   /** false silences the JSON logger (tests). */
@@ -48,6 +57,9 @@ function requestPath(request: FastifyRequest): string {
 }
 
 const endpointOf = (request: FastifyRequest): string => gatewayEndpoint(requestPath(request));
+
+/** The gateway's own liveness answer, the services' healthy body. */
+const GATEWAY_HEALTHY = Object.freeze({ message: 'healthy' });
 
 function fixedDocs(document: object): OpenApiSource {
   return { refresh: async () => undefined, current: () => document };
@@ -94,7 +106,7 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
     logger: options.logger,
     logStream: options.logStream,
     trustProxy: config.trustProxy,
-    rawBody: true,
+    bodyLimitBytes: config.bodyLimitBytes,
     routeOf: endpointOf,
     metrics: { registry: metrics, route: false },
     docs,
@@ -106,6 +118,9 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
     registry: metrics,
     logger: options.logger === false ? false : app.log,
   });
+
+  acceptBodiesWithinLimit(app, config.bodyLimitBytes);
+  refuseConnect(app);
 
   const pools = new UpstreamPools({ connectTimeoutMs: config.upstreamTimeoutMs });
   app.addHook('onClose', async () => {
@@ -136,7 +151,7 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
   const timeWindow = options.rateLimitWindowMs ?? RATE_LIMIT_WINDOW_MS;
   if (limit > 0) {
     await app.register(rateLimit, {
-      // Only the relaying route below is limited: the documentation page is the gateway's own.
+      // Only the relaying route below is limited: neither the documentation page nor the health routes.
       global: false,
       max: limit,
       timeWindow,
@@ -147,13 +162,31 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
     });
   }
 
+  const bodyLimit = config.bodyLimitBytes;
   // Not async: the relay answers through `reply`, and a promise per request would only cost.
-  app.all('/*', limit > 0 ? { config: { rateLimit: { max: limit, timeWindow } } } : {}, (request, reply) => {
-    const target = originForm(request.raw.url ?? '/');
-    const path = pathOnly(target);
+  const relayRequest = (request: FastifyRequest, reply: FastifyReply): void => {
+    const raw = request.raw;
+    const url = raw.url ?? '/';
+    if (isRewrittenTarget(url)) throw appError('VALIDATION_FAILED');
+    const path = pathOnly(originForm(url));
     if (isPrivatePath(path)) throw appError('ROUTE_NOT_FOUND');
+    const body = request.body as Buffer | undefined;
+    if (body === undefined && Number(raw.headers['content-length']) > bodyLimit) {
+      // A body Fastify does not read (GET, HEAD, TRACE) declared over the limit: refused like any other.
+      reply.header('connection', 'close');
+      throw appError('BODY_TOO_LARGE');
+    }
     prepareRelay(request, reply);
-    reply.from(path, relay[upstreamFor(path)]);
+    const options = relay[upstreamFor(path)];
+    reply.from(path, body === undefined ? options : withBody(options, body, raw.headers['content-type']));
+  };
+  app.all('/*', limit > 0 ? { config: { rateLimit: { max: limit, timeWindow } } } : {}, relayRequest);
+  // Health and readiness are relayed outside the rate limit (Traefik gives them a router of their own):
+  // an operator's probes never read a 429. Only these exact paths; POST and other methods fall to `/*`.
+  const probe = { config: { quietLog: true } };
+  for (const path of HEALTH_PATHS) app.get(path, probe, relayRequest);
+  app.get(GATEWAY_HEALTH_PATH, probe, (_request, reply) => {
+    reply.send(GATEWAY_HEALTHY);
   });
 
   app.decorate('metrics', metrics);

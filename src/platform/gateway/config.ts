@@ -4,6 +4,7 @@ import {
   type HttpConfig,
   type LogConfig,
   type ResourceConfig,
+  readBodyLimitBytes,
   readHttpConfig,
   readLogConfig,
   readResourceConfig,
@@ -29,6 +30,11 @@ export interface GatewayConfig extends LogConfig, ResourceConfig, HttpConfig {
   readonly rateLimitPerMinute: number;
   /** Longest an upstream may stay silent (no header, no body byte) before the gateway gives up. */
   readonly upstreamTimeoutMs: number;
+  /**
+   * Largest request body relayed (BODY_LIMIT_BYTES, the services' own limit, default 16 KiB): a larger one is
+   * refused with 413 before any upstream sees it, a declared Content-Length at once (without `100 Continue`).
+   */
+  readonly bodyLimitBytes: number;
   /** Believe X-Forwarded-* from the peer (only behind another trusted proxy). */
   readonly trustProxy: boolean;
   readonly shutdownGraceMs: number;
@@ -49,6 +55,7 @@ export function loadConfig(env: Env): GatewayConfig {
     }),
     rateLimitPerMinute: reader.int('RATE_LIMIT_PER_MINUTE', 10, 0, 1_000_000),
     upstreamTimeoutMs: reader.int('UPSTREAM_TIMEOUT_MS', 10_000, 50, 600_000),
+    bodyLimitBytes: readBodyLimitBytes(reader),
     trustProxy: reader.bool('TRUST_PROXY', false),
     shutdownGraceMs: reader.int('SHUTDOWN_GRACE_MS', 10_000, 0, 120_000),
     // The same LOG_* spellings and limits as the services, so one environment drives every process.

@@ -43,18 +43,56 @@ export function isDocsPath(path: string): boolean {
   return path === '/apidocs' || path.startsWith('/apidocs/');
 }
 
+/** The gateway's own liveness route: the process answers (never relayed, never rate-limited). */
+export const GATEWAY_HEALTH_PATH = '/gateway/health';
+
+/**
+ * The services' health routes as `registerHealthRoutes` serves them (`/<service>/health`, `…/health/ready`,
+ * `…/health/live`): the gateway relays them outside the rate limit, as Traefik gives them a router of their
+ * own, so operators' probes never read a 429. Exact paths only: any other spelling is rate-limited as usual.
+ */
+export const HEALTH_PATHS: readonly string[] = ['users', 'quotes', 'search', 'ops'].flatMap((service) => [
+  `/${service}/health`,
+  `/${service}/health/ready`,
+  `/${service}/health/live`,
+]);
+
+/**
+ * True when a request target holds what the URL parsing of the relay (WHATWG) would rewrite before sending
+ * it on: a fragment `#` (never part of a request target: dropped with all that follows) or a backslash in
+ * the path (read as `/`: `/\evil.example` becomes another origin, `/quotes\..\users` another path). The
+ * gateway routes and filters the target as sent, so one the upstream would receive differently is refused
+ * (400) rather than relayed. A backslash in the query is left alone: the URL parsing keeps it there.
+ */
+export function isRewrittenTarget(target: string): boolean {
+  if (target.includes('#')) return true;
+  const backslash = target.indexOf('\\');
+  if (backslash === -1) return false;
+  const query = target.indexOf('?');
+  return query === -1 || backslash < query;
+}
+
 /** The gateway's `endpoint` label and log `route`: a fixed set, so a path never becomes a label value. */
-export type GatewayEndpoint = '/' | '/users*' | '/quotes*' | '/search*' | '/ops*' | '/apidocs*' | 'unmatched';
+export type GatewayEndpoint =
+  | '/'
+  | '/users*'
+  | '/quotes*'
+  | '/search*'
+  | '/ops*'
+  | '/apidocs*'
+  | typeof GATEWAY_HEALTH_PATH
+  | 'unmatched';
 
 /**
  * Names a request path by the route family that answers it: `/quotes*` and
  * `/search*` are their services' prefixes (as `upstreamFor` matches them),
- * `/users*` and `/` go to users, `/apidocs*` is the gateway's own page, and
+ * `/users*` and `/` go to users, `/apidocs*` is the gateway's own page, `/gateway/health` its liveness, and
  * anything else (a path no service routes, `/metrics`) is `unmatched`.
  */
 export function gatewayEndpoint(path: string): GatewayEndpoint {
   if (path === '/') return '/';
   if (isDocsPath(path)) return '/apidocs*';
+  if (path === GATEWAY_HEALTH_PATH) return GATEWAY_HEALTH_PATH;
   if (isPrivatePath(path)) return 'unmatched';
   const upstream = upstreamFor(path);
   if (upstream === 'quotes') return '/quotes*';

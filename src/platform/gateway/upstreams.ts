@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import { PassThrough, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { FastifyReplyFromHooks } from '@fastify/reply-from';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Agent, type Dispatcher, errors } from 'undici';
@@ -231,8 +231,9 @@ function first(value: string | string[] | undefined): string | undefined {
 /**
  * What the gateway sends upstream: the client's headers (reply-from has
  * already dropped Connection and the headers it names, and drops
- * Transfer-Encoding), without the other hop-by-hop ones and `Expect` (the
- * gateway's own server answered `100 Continue`), with the client's Host, the
+ * Transfer-Encoding: the body goes with its Content-Length), without the
+ * other hop-by-hop ones and `Expect` (the gateway has read the body), with
+ * no Content-Type where the client sent none, with the client's Host, the
  * X-Forwarded-* set (extended from the peer's only when it is trusted) and
  * the request id.
  */
@@ -242,6 +243,7 @@ export function upstreamRequestHeaders(trustProxy: boolean): NonNullable<Fastify
     const raw = request.raw as IncomingMessage;
     dropHopByHop(headers);
     if (headers.expect !== undefined) delete headers.expect;
+    if (raw.headers['content-type'] === undefined && headers['content-type'] !== undefined) delete headers['content-type'];
     if (raw.headers.host !== undefined) headers.host = raw.headers.host;
     const peer = raw.socket.remoteAddress ?? '';
     const priorFor = trustProxy ? first(raw.headers['x-forwarded-for']) : undefined;
@@ -391,15 +393,24 @@ export function relayOptions(options: RelayOptions): FastifyReplyFromHooks {
   };
 }
 
-/**
- * Prepares a request for relaying: its upstream request is cancelled if the
- * client leaves before the answer, and its body (if any) is handed over
- * through a stream of its own, so that an upstream failure, which makes
- * undici destroy the body it was given, does not destroy the client's
- * connection before it gets its 502.
- */
-export function prepareRelay(request: FastifyRequest, reply: FastifyReply): void {
+/** Prepares a request for relaying: its upstream request is cancelled if the client leaves before the answer. */
+export function prepareRelay(_request: FastifyRequest, reply: FastifyReply): void {
   reply.raw.once('close', abandonIfUnanswered);
-  const body = request.body as IncomingMessage | undefined;
-  if (body !== undefined) request.body = body.pipe(new PassThrough());
+}
+
+/** What `withBody` gives reply-from: the upstream's options, and this request's bytes. */
+type BodyRelay = FastifyReplyFromHooks & { body: Buffer; contentType: string };
+
+/**
+ * reply-from's options for a request with a body (read whole by the gateway, within the limit): the
+ * upstream's shared options, with the bytes to send as they came. Given as a body of a stated type,
+ * reply-from sends them untouched with their Content-Length (given as the request's body, it would
+ * re-encode an `application/json` one). Without a client Content-Type, `upstreamRequestHeaders` removes
+ * the one reply-from then states.
+ */
+export function withBody(options: FastifyReplyFromHooks, body: Buffer, contentType: string | undefined): FastifyReplyFromHooks {
+  const relay = Object.create(options) as BodyRelay;
+  relay.body = body;
+  relay.contentType = contentType ?? 'application/octet-stream';
+  return relay;
 }
