@@ -6,6 +6,8 @@ import { type OpsConfig, REPO_ROOT, readOpsConfig } from '../ops/config.ts';
 export interface CliConfig {
   readonly ops: OpsConfig;
   readonly gatewayUrl: string;
+  /** Each service's own URL: `haddock check` asks their readiness there, never through the gateway. */
+  readonly serviceUrls: ServiceUrls;
   readonly prometheusUrl: string;
   readonly alertmanagerUrl: string;
   readonly logDir: string;
@@ -14,6 +16,35 @@ export interface CliConfig {
   /** Resolved incidents older than this are deleted by `haddock clean`. */
   readonly incidentRetentionDays: number;
   readonly repoRoot: string;
+}
+
+/** Each service's own base URL, by the variables the gateway reads them from. */
+export interface ServiceUrls {
+  readonly users: string;
+  readonly quotes: string;
+  readonly search: string;
+}
+
+/**
+ * USERS_URL, QUOTES_URL and SEARCH_URL (the gateway's own variables for its upstreams), each by default
+ * the local runner's port on 127.0.0.1 (USERS_PORT 8001, QUOTES_PORT 8002, SEARCH_PORT 8003).
+ */
+export function readServiceUrls(reader: EnvReader): ServiceUrls {
+  const url = (name: string, portName: string, port: number) =>
+    reader.url(name, `http://127.0.0.1:${reader.port(portName, port)}`, ['http:', 'https:']);
+  return Object.freeze({
+    users: url('USERS_URL', 'USERS_PORT', 8001),
+    quotes: url('QUOTES_URL', 'QUOTES_PORT', 8002),
+    search: url('SEARCH_URL', 'SEARCH_PORT', 8003),
+  });
+}
+
+/** Only the services' URLs (`haddock health` reads nothing else), every problem reported at once. */
+export function loadServiceUrls(env: Env): ServiceUrls {
+  const reader = new EnvReader(env);
+  const urls = readServiceUrls(reader);
+  reader.done();
+  return urls;
 }
 
 /** Reads every variable the CLI uses with one reader, and reports every problem at once. */
@@ -29,6 +60,7 @@ export function loadCliConfig(env: Env): CliConfig {
   const config: CliConfig = {
     ops: readOpsConfig(reader, { redis, redisKeyPrefix: readRedisKeyPrefix(reader) }),
     gatewayUrl: reader.url('HADDOCK_URL', `http://localhost:${gatewayPort}`, ['http:', 'https:']),
+    serviceUrls: readServiceUrls(reader),
     prometheusUrl: reader.url('PROMETHEUS_URL', `http://127.0.0.1:${prometheusPort}`, ['http:', 'https:']),
     alertmanagerUrl: reader.url('ALERTMANAGER_URL', `http://127.0.0.1:${alertmanagerPort}`, ['http:', 'https:']),
     logDir: reader.string('LOG_DIR', join(varDir, 'log')),

@@ -22,7 +22,7 @@ import {
 import { kpiCommand } from './commands/kpi.ts';
 import { type LogsFlags, logsOptions } from './commands/logs.ts';
 import { alertTest, maintenanceEnd, maintenanceList, maintenanceStart } from './commands/maintenance.ts';
-import { type CliConfig, loadCliConfig } from './config.ts';
+import { type CliConfig, loadCliConfig, loadServiceUrls } from './config.ts';
 import { printHealth, printLogEntry, setColour } from './print.ts';
 import {
   printBackup,
@@ -105,7 +105,7 @@ const program = new Command()
 
 program
   .command('health')
-  .description("Check every service's readiness route through the gateway")
+  .description("Check every service's readiness route on the service itself (USERS_URL…), and that the gateway answers")
   .option('--url <url>', 'gateway URL', process.env.HADDOCK_URL ?? `http://localhost:${process.env.GATEWAY_PORT ?? '8000'}`)
   .option('--timeout <ms>', 'per-request timeout in milliseconds', '2000')
   .option('--json', 'print JSON instead of a table')
@@ -115,7 +115,7 @@ program
     if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
       throw appError('USAGE_INVALID', { detail: '--timeout must be a positive integer' });
     }
-    const results = await healthCommand(options.url, timeoutMs);
+    const results = await healthCommand({ gatewayUrl: options.url, services: loadServiceUrls(process.env) }, timeoutMs);
     process.stdout.write(`${options.json ? JSON.stringify(results, null, 2) : printHealth(results)}\n`);
     if (!results.every((r) => r.healthy)) process.exitCode = 1;
   });

@@ -3,7 +3,10 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { checkDisk, checkLogs, diskItem, type Filesystem } from '../../src/ops/check/index.ts';
+import { loadServiceUrls } from '../../src/cli/config.ts';
+import { freePorts } from '../../src/lib/net/index.ts';
+import { checkDisk, checkGateway, checkLogs, checkServices, diskItem, type Filesystem } from '../../src/ops/check/index.ts';
+import { checkHealth } from '../../src/ops/health/index.ts';
 
 const GIB = 1_073_741_824;
 const fs = (holds: string[], path: string, freeGib: number, totalGib: number): Filesystem => ({
@@ -92,5 +95,47 @@ describe('haddock check: the log item where the services log to stdout', () => {
     assert.equal(item.status, 'warn');
     assert.equal(item.data?.quotes, 2);
     assert.match(item.detail, /quotes 2/);
+  });
+});
+
+describe('haddock health and check: the services asked on their own URLs, the gateway a line of its own', () => {
+  test('nothing listening: every service and the gateway unhealthy, each asked at its own URL, the gateway item failing', async () => {
+    const [users, quotes, search, gateway] = (await freePorts(4)).map((port) => `http://127.0.0.1:${port}`) as [
+      string,
+      string,
+      string,
+      string,
+    ];
+    const results = await checkHealth({ services: { users, quotes, search }, gatewayUrl: gateway, timeoutMs: 1_000 });
+    assert.deepEqual(
+      results.map((r) => [r.service, r.url, r.healthy]),
+      [
+        ['users', `${users}/users/health`, false],
+        ['quotes', `${quotes}/quotes/health`, false],
+        ['search', `${search}/search/health`, false],
+        ['gateway', `${gateway}/gateway/health`, false],
+      ],
+    );
+    const services = await checkServices({ users, quotes, search });
+    assert.equal(services.status, 'fail');
+    assert.equal(services.detail, 'unhealthy: users, quotes, search');
+    const item = await checkGateway(gateway);
+    assert.equal(item.name, 'gateway up');
+    assert.equal(item.status, 'fail');
+    assert.match(item.detail, new RegExp(`the gateway does not answer at ${gateway}`));
+  });
+
+  test('the CLI reads USERS_URL, QUOTES_URL and SEARCH_URL, by default the local runner’s ports', () => {
+    assert.deepEqual(loadServiceUrls({}), {
+      users: 'http://127.0.0.1:8001',
+      quotes: 'http://127.0.0.1:8002',
+      search: 'http://127.0.0.1:8003',
+    });
+    assert.deepEqual(loadServiceUrls({ QUOTES_PORT: '9102', SEARCH_URL: 'http://search.internal:80' }), {
+      users: 'http://127.0.0.1:8001',
+      quotes: 'http://127.0.0.1:9102',
+      search: 'http://search.internal:80',
+    });
+    assert.throws(() => loadServiceUrls({ USERS_URL: 'ftp://x' }), /USERS_URL must use http: or https:/);
   });
 });

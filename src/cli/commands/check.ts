@@ -4,6 +4,7 @@ import {
   checkAudit,
   checkBackups,
   checkDisk,
+  checkGateway,
   checkLogs,
   checkMemory,
   checkRedis,
@@ -28,7 +29,8 @@ export async function checkCommand(
   now = new Date(),
 ): Promise<CheckReport> {
   const items = await Promise.all([
-    guarded('services healthy', () => checkServices(config.gatewayUrl)),
+    guarded('services healthy', () => checkServices(config.serviceUrls)),
+    guarded('gateway up', () => checkGateway(config.gatewayUrl)),
     guarded('redis reachable', () => checkRedis(config.ops.redis)),
     guarded('disk space', () => checkDisk({ backups: config.ops.backupDir, logs: config.logDir })),
     guarded('host memory', () => checkMemory()),

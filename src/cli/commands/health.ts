@@ -1,8 +1,14 @@
-import { checkHealth, type ServiceHealth } from '../../ops/health/index.ts';
+import { checkHealth, type HealthOptions, type ServiceHealth } from '../../ops/health/index.ts';
 
 export type { ServiceHealth };
 
-/** `haddock health`: the readiness of every service behind `url`; the entry prints it and sets the exit status. */
-export function healthCommand(url: string, timeoutMs: number): Promise<ServiceHealth[]> {
-  return checkHealth({ url, timeoutMs });
+/**
+ * `haddock health`: the readiness of every service, asked on its own URL, then whether the gateway answers
+ * (a line of its own); the entry prints it and sets the exit status.
+ */
+export function healthCommand(
+  targets: { readonly gatewayUrl: string; readonly services: HealthOptions['services'] },
+  timeoutMs: number,
+): Promise<ServiceHealth[]> {
+  return checkHealth({ ...targets, timeoutMs });
 }

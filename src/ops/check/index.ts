@@ -5,7 +5,7 @@ import { dirname, resolve } from 'node:path';
 import type { RedisConfig } from '../../lib/config/index.ts';
 import { createToolRedis } from '../../lib/redis/index.ts';
 import type { BackupManifest } from '../backup/index.ts';
-import { checkHealth } from '../health/index.ts';
+import { checkHealth, gatewayHealthUrl, HEALTH_SERVICES, type HealthOptions, probeHealth } from '../health/index.ts';
 import { backupKpis } from '../kpi/index.ts';
 
 export type CheckStatus = 'pass' | 'warn' | 'fail';
@@ -27,14 +27,31 @@ export async function guarded(name: string, run: () => Promise<CheckItem>): Prom
   }
 }
 
-export async function checkServices(gatewayUrl: string): Promise<CheckItem> {
-  const results = await checkHealth({ url: gatewayUrl, timeoutMs: 2_000 });
+/** The services' readiness, each asked on its own URL (never through the gateway and its rate limit). */
+export async function checkServices(services: HealthOptions['services']): Promise<CheckItem> {
+  const results = await checkHealth({ services, timeoutMs: 2_000 });
   const sick = results.filter((r) => !r.healthy).map((r) => r.service);
   return {
     name: 'services healthy',
     status: sick.length === 0 ? 'pass' : 'fail',
-    detail: sick.length === 0 ? `users, quotes, search healthy via ${gatewayUrl}` : `unhealthy: ${sick.join(', ')}`,
-    data: Object.fromEntries(results.map((r) => [r.service, { status: r.status, latency_ms: r.latency_ms }])),
+    detail:
+      sick.length === 0
+        ? `${HEALTH_SERVICES.join(', ')} healthy (${results.map((r) => new URL(r.url).host).join(', ')})`
+        : `unhealthy: ${sick.join(', ')}`,
+    data: Object.fromEntries(results.map((r) => [r.service, { status: r.status, latency_ms: r.latency_ms, url: r.url }])),
+  };
+}
+
+/** Whether the gateway answers its own liveness route (outside its rate limit). */
+export async function checkGateway(gatewayUrl: string): Promise<CheckItem> {
+  const result = await probeHealth('gateway', gatewayHealthUrl(gatewayUrl), 2_000);
+  return {
+    name: 'gateway up',
+    status: result.healthy ? 'pass' : 'fail',
+    detail: result.healthy
+      ? `the gateway answers at ${gatewayUrl}`
+      : `the gateway does not answer at ${gatewayUrl} (${result.status ?? (result.body as { error?: string }).error})`,
+    data: { status: result.status, latency_ms: result.latency_ms, url: result.url },
   };
 }
 
