@@ -417,6 +417,10 @@ describe('monitoring and operations of the local platform (Prometheus, Alertmana
     REDIS_URL: platform.urls.redis,
     HADDOCK_VAR_DIR: varDir,
     HADDOCK_URL: gw,
+    // `haddock check` asks each service on its own port, as an operator's would.
+    USERS_URL: platform.urls.users,
+    QUOTES_URL: platform.urls.quotes,
+    SEARCH_URL: platform.urls.search,
     PROMETHEUS_URL: prometheus,
     ALERTMANAGER_URL: platform.urls.alertmanager,
     NO_COLOR: '1',
@@ -490,6 +494,7 @@ describe('monitoring and operations of the local platform (Prometheus, Alertmana
       return found;
     };
     assert.equal(item('services healthy').status, 'pass');
+    assert.equal(item('gateway up').status, 'pass');
     assert.equal(item('redis reachable').status, 'pass');
     assert.ok((item('redis reachable').data?.connected_clients as number) >= 4, 'the services are connected');
     assert.ok((item('redis reachable').data?.maxmemory_bytes as number) > 0, 'the private Redis has a memory ceiling');
