@@ -44,11 +44,12 @@ async function app(
 }
 
 describe('readHttpConfig', () => {
-  test('defaults: 30 s to send a request, 10 s for its headers, 72 s keep-alive, instrumented, unsupervised', () => {
+  test('defaults: 30 s to send a request, 10 s for its headers, 72 s keep-alive, checked each second, instrumented, unsupervised', () => {
     assert.deepEqual(httpConfig(), {
       httpRequestTimeoutMs: 30_000,
       httpHeadersTimeoutMs: 10_000,
       httpKeepAliveTimeoutMs: 72_000,
+      httpConnectionsCheckIntervalMs: 1_000,
       httpInstrumentation: true,
       supervised: false,
     });
@@ -56,12 +57,20 @@ describe('readHttpConfig', () => {
       HTTP_REQUEST_TIMEOUT_MS: '60000',
       HTTP_HEADERS_TIMEOUT_MS: '5000',
       HTTP_KEEP_ALIVE_TIMEOUT_MS: '65000',
+      HTTP_CONNECTIONS_CHECK_INTERVAL_MS: '250',
       HTTP_INSTRUMENTATION: 'false',
       HADDOCK_SUPERVISED: '1',
     });
     assert.deepEqual(
-      [set.httpRequestTimeoutMs, set.httpHeadersTimeoutMs, set.httpKeepAliveTimeoutMs, set.httpInstrumentation, set.supervised],
-      [60_000, 5_000, 65_000, false, true],
+      [
+        set.httpRequestTimeoutMs,
+        set.httpHeadersTimeoutMs,
+        set.httpKeepAliveTimeoutMs,
+        set.httpConnectionsCheckIntervalMs,
+        set.httpInstrumentation,
+        set.supervised,
+      ],
+      [60_000, 5_000, 65_000, 250, false, true],
     );
   });
 
@@ -72,11 +81,13 @@ describe('readHttpConfig', () => {
           HTTP_REQUEST_TIMEOUT_MS: '15000',
           HTTP_HEADERS_TIMEOUT_MS: '20000',
           HTTP_KEEP_ALIVE_TIMEOUT_MS: 'soon',
+          HTTP_CONNECTIONS_CHECK_INTERVAL_MS: '10',
           HTTP_INSTRUMENTATION: 'maybe',
         }),
       (err: unknown) => {
         assert.ok(err instanceof ConfigError);
-        assert.equal(err.problems.length, 3, err.message);
+        assert.equal(err.problems.length, 4, err.message);
+        assert.match(err.message, /HTTP_CONNECTIONS_CHECK_INTERVAL_MS must be between 100 and 60000/);
         assert.match(err.message, /HTTP_KEEP_ALIVE_TIMEOUT_MS must be an integer/);
         assert.match(err.message, /HTTP_INSTRUMENTATION must be true or false/);
         assert.match(err.message, /HTTP_HEADERS_TIMEOUT_MS \(20000\) must not exceed HTTP_REQUEST_TIMEOUT_MS \(15000\)/);

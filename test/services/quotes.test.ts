@@ -195,23 +195,71 @@ for (const id of ['416', '99999']) {
   });
 }
 
-const badIds: ReadonlyArray<{ id: string; error: string }> = [
-  { id: 'abc', error: "'id' doit être de type integer" },
-  { id: '1.5', error: "'id' doit être de type integer" },
-  { id: '0', error: "'id' doit être supérieur ou égal à 1" },
-  { id: '-1', error: "'id' doit être supérieur ou égal à 1" },
-  { id: '1*', error: "'id' doit être de type integer" },
-  { id: 'a:b', error: "'id' doit être de type integer" },
+/**
+ * Path segments, as sent on the wire, that must not name a quote: only canonical decimal (1 to 2^53−1, no sign,
+ * no leading zero) does. `%201` decodes to ` 1`; `%D9%A1` and `%EF%BC%91` are Arabic-Indic and full-width ones.
+ */
+const NON_CANONICAL_IDS = [
+  '0x10',
+  '0X10',
+  '0b11',
+  '0o7',
+  '1E1',
+  '1e3',
+  '+1',
+  '01',
+  '001',
+  '%201',
+  '1%20',
+  '%091',
+  '1.0',
+  '1.5',
+  '1.',
+  '0',
+  '-0',
+  '-1',
+  'abc',
+  '1*',
+  'a:b',
+  'Infinity',
+  'NaN',
+  '%D9%A1',
+  '%EF%BC%91',
+  '1_0',
+  '9007199254740992',
+  '12345678901234567890',
 ];
 
-for (const { id, error } of badIds) {
-  test(`GET /quotes/${id} → 400 with a JSON error`, async (t) => {
-    const { app } = await setup(t);
-    const res = await app.inject({ url: `/quotes/${encodeURIComponent(id)}` });
-    assert.equal(res.statusCode, 400);
-    assert.deepEqual(res.json(), { error });
-  });
-}
+test('GET, PUT and DELETE /quotes/:id → 400 QUOTE_ID_INVALID for a non-canonical id: no alias of a quote', async (t) => {
+  const { app, prefix } = await setup(t);
+  const versionBefore = await redis.get(`${prefix}quotes:version`);
+  const error = { error: 'Identifiant de citation invalide' };
+  for (const id of NON_CANONICAL_IDS) {
+    for (const request of [
+      { url: `/quotes/${id}` },
+      json('PUT', `/quotes/${id}`, { quote: 'Alias' }, ADMIN),
+      { method: 'DELETE' as const, url: `/quotes/${id}`, headers: ADMIN },
+    ]) {
+      const res = await app.inject(request);
+      assert.equal(res.statusCode, 400, `${request.method ?? 'GET'} /quotes/${id}: ${res.body}`);
+      assert.deepEqual(res.json(), error, `${request.method ?? 'GET'} /quotes/${id}`);
+    }
+  }
+  assert.equal(await redis.hlen(`${prefix}quotes`), SEED_QUOTE_COUNT, 'no quote deleted through an alias');
+  assert.equal(await redis.get(`${prefix}quotes:version`), versionBefore, 'no quote changed through an alias');
+});
+
+test('GET /quotes/:id → a canonical id still works, %31 is /quotes/1 once decoded, 2^53−1 is a valid (unknown) id', async (t) => {
+  const { app } = await setup(t);
+  for (const url of ['/quotes/1', '/quotes/%31', '/quotes/16']) {
+    const res = await app.inject({ url });
+    assert.equal(res.statusCode, 200, `${url}: ${res.body}`);
+  }
+  assert.equal(((await app.inject({ url: '/quotes/%31' })).json() as Quote).id, 1);
+  const largest = await app.inject({ url: '/quotes/9007199254740991' });
+  assert.equal(largest.statusCode, 404, largest.body);
+  assert.deepEqual(largest.json(), { error: 'Citation non trouvée' });
+});
 
 test('GET /quotes/abc and other hostile ids never create a key, nor anything outside the prefix', SLOW, async (t) => {
   // A private Redis, so that a scan of the whole database sees this test's keys only.
@@ -474,7 +522,91 @@ test('PUT /quotes/:id → 400 for an id that is not a number', async (t) => {
   const { app } = await setup(t);
   const res = await app.inject(json('PUT', '/quotes/abc', { quote: 'x' }, ADMIN));
   assert.equal(res.statusCode, 400);
-  assert.deepEqual(res.json(), { error: "'id' doit être de type integer" });
+  assert.deepEqual(res.json(), { error: 'Identifiant de citation invalide' });
+});
+
+/** Texts a quote may not be: control characters (a quote is one line), direction overrides, broken Unicode. */
+const FORBIDDEN_QUOTE_TEXTS: ReadonlyArray<readonly [string, string]> = [
+  ['a NUL', 'Mille\u0000sabords'],
+  ['a newline', 'Mille\nsabords'],
+  ['a CR LF', 'Mille\r\nsabords'],
+  ['a tab', 'Mille\tsabords'],
+  ['a C1 NEL (U+0085)', 'Mille\u0085sabords'],
+  ['a right-to-left override (U+202E)', 'Mille \u202Esabords'],
+  ['a left-to-right isolate (U+2066)', 'Mille \u2066sabords'],
+  ['a line separator (U+2028)', 'Mille\u2028sabords'],
+];
+const TEXT_INVALID = { error: 'Caractères interdits (caractères de contrôle ou de direction)' };
+const UNICODE_INVALID = { error: 'Texte invalide : UTF-8 mal formé ou caractère Unicode incomplet' };
+
+test('POST /quotes and PUT /quotes/:id → 400 for control or direction characters, nothing stored', async (t) => {
+  const { app, prefix } = await setup(t);
+  const versionBefore = await redis.get(`${prefix}quotes:version`);
+  for (const [what, text] of FORBIDDEN_QUOTE_TEXTS) {
+    const created = await app.inject(json('POST', '/quotes', { user_id: '0', quote: text }, ADMIN));
+    assert.equal(created.statusCode, 400, `POST with ${what}: ${created.body}`);
+    assert.deepEqual(created.json(), TEXT_INVALID, `POST with ${what}`);
+    const updated = await app.inject(json('PUT', '/quotes/1', { quote: text }, ADMIN));
+    assert.equal(updated.statusCode, 400, `PUT with ${what}: ${updated.body}`);
+    assert.deepEqual(updated.json(), TEXT_INVALID, `PUT with ${what}`);
+  }
+  assert.equal(await redis.hlen(`${prefix}quotes`), SEED_QUOTE_COUNT);
+  assert.equal(await redis.get(`${prefix}quotes:version`), versionBefore);
+});
+
+test('POST /quotes and PUT /quotes/:id → 400 for invalid UTF-8 bytes or a lone surrogate escape, nothing stored', async (t) => {
+  const { app, prefix } = await setup(t);
+  const versionBefore = await redis.get(`${prefix}quotes:version`);
+  const bodies: ReadonlyArray<readonly [string, Buffer]> = [
+    ['a stray 0xFF byte', Buffer.concat([Buffer.from('{"user_id":"0","quote":"Mille '), Buffer.from([0xff]), Buffer.from('"}')])],
+    [
+      'a truncated sequence',
+      Buffer.concat([Buffer.from('{"user_id":"0","quote":"Mille '), Buffer.from([0xe0, 0xa4]), Buffer.from('"}')]),
+    ],
+    [
+      'an encoded surrogate (CESU)',
+      Buffer.concat([Buffer.from('{"user_id":"0","quote":"'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('"}')]),
+    ],
+    ['a lone \\ud800 escape', Buffer.from('{"user_id":"0","quote":"Mille \\ud800 sabords"}')],
+    ['a lone \\udc00 escape', Buffer.from('{"user_id":"0","quote":"\\udc00"}')],
+    ['a lone surrogate in a key', Buffer.from('{"user_id":"0","quote":"x","\\ud83d":1}')],
+  ];
+  for (const [what, payload] of bodies) {
+    for (const [method, url] of [
+      ['POST', '/quotes'],
+      ['PUT', '/quotes/1'],
+    ] as const) {
+      const res = await app.inject({ method, url, payload, headers: { ...ADMIN, 'content-type': 'application/json' } });
+      assert.equal(res.statusCode, 400, `${method} with ${what}: ${res.body}`);
+      assert.deepEqual(res.json(), UNICODE_INVALID, `${method} with ${what}`);
+    }
+  }
+  assert.equal(await redis.hlen(`${prefix}quotes`), SEED_QUOTE_COUNT);
+  assert.equal(await redis.get(`${prefix}quotes:version`), versionBefore);
+});
+
+test('POST /quotes → accented French text, typographic marks, an escaped pair and emoji are stored as sent', async (t) => {
+  const { app } = await setup(t);
+  for (const text of [
+    'Ça, c’est « du français » : où êtes-vous, Nestor ?',
+    'Tonnerre de Brest ! 🚢⚓',
+    'Bachi-bouzouk \u00A0!',
+  ]) {
+    const created = await app.inject(json('POST', '/quotes', { user_id: '0', quote: text }, ADMIN));
+    assert.equal(created.statusCode, 201, created.body);
+    const { id } = created.json() as { id: number };
+    assert.equal(((await app.inject({ url: `/quotes/${id}` })).json() as Quote).quote, text);
+  }
+  // A surrogate pair written as escapes is one well-formed character.
+  const escaped = await app.inject({
+    method: 'POST',
+    url: '/quotes',
+    payload: '{"user_id":"0","quote":"Ancre \\ud83d\\udea2"}',
+    headers: { ...ADMIN, 'content-type': 'application/json' },
+  });
+  assert.equal(escaped.statusCode, 201, escaped.body);
+  const { id } = escaped.json() as { id: number };
+  assert.equal(((await app.inject({ url: `/quotes/${id}` })).json() as Quote).quote, 'Ancre 🚢');
 });
 
 for (const [what, payload] of [
@@ -525,6 +657,20 @@ test('DELETE /quotes/:id → 200 with the exact body for its author, then 404 wi
   assert.deepEqual(again.json(), { error: 'Citation non trouvée' });
 });
 
+test('DELETE /quotes/:id → 200 with Content-Type: application/json and an empty body: a route without a body ignores it', async (t) => {
+  const { app, prefix } = await setup(t);
+  for (const [id, headers] of [
+    [1, { 'content-type': 'application/json' }],
+    [2, { 'content-type': 'application/json', 'content-length': '0' }],
+    [3, { 'content-type': 'application/json; charset=utf-8', 'transfer-encoding': 'chunked' }],
+  ] as const) {
+    const res = await app.inject({ method: 'DELETE', url: `/quotes/${id}`, payload: '', headers: { ...ADMIN, ...headers } });
+    assert.equal(res.statusCode, 200, `${JSON.stringify(headers)}: ${res.body}`);
+    assert.deepEqual(res.json(), { message: 'Citation supprimée' });
+    assert.equal(await redis.hexists(`${prefix}quotes`, String(id)), 0, `quote ${id} deleted`);
+  }
+});
+
 test('DELETE /quotes/:id → 404 when unknown', async (t) => {
   const { app } = await setup(t);
   const res = await app.inject({ method: 'DELETE', url: '/quotes/9999', headers: ADMIN });
@@ -565,7 +711,7 @@ test('DELETE /quotes/:id → 400 for an id that is not a number', async (t) => {
   const { app } = await setup(t);
   const res = await app.inject({ method: 'DELETE', url: '/quotes/abc', headers: ADMIN });
   assert.equal(res.statusCode, 400);
-  assert.deepEqual(res.json(), { error: "'id' doit être de type integer" });
+  assert.deepEqual(res.json(), { error: 'Identifiant de citation invalide' });
 });
 
 test('DELETE /quotes/:id → 401 without a token', async (t) => {

@@ -191,6 +191,11 @@ export interface HttpConfig {
   /** HTTP_KEEP_ALIVE_TIMEOUT_MS: how long an idle keep-alive connection is kept open. */
   readonly httpKeepAliveTimeoutMs: number;
   /**
+   * HTTP_CONNECTIONS_CHECK_INTERVAL_MS: how often the listener looks for connections past their headers or
+   * request timeout; a slow client is cut off at most this long after its timeout.
+   */
+  readonly httpConnectionsCheckIntervalMs: number;
+  /**
    * HTTP_INSTRUMENTATION: false drops the per-request metrics and log line. Bench-only, to show their cost;
    * never in production, where the dashboards and alerts read them.
    */
@@ -201,7 +206,8 @@ export interface HttpConfig {
 
 /**
  * Reads HTTP_REQUEST_TIMEOUT_MS (default 30 s), HTTP_HEADERS_TIMEOUT_MS (10 s, at most the request
- * timeout), HTTP_KEEP_ALIVE_TIMEOUT_MS (72 s), HTTP_INSTRUMENTATION (true) and HADDOCK_SUPERVISED (false).
+ * timeout), HTTP_KEEP_ALIVE_TIMEOUT_MS (72 s), HTTP_CONNECTIONS_CHECK_INTERVAL_MS (1 s), HTTP_INSTRUMENTATION
+ * (true) and HADDOCK_SUPERVISED (false).
  */
 export function readHttpConfig(reader: EnvReader): HttpConfig {
   const config: HttpConfig = {
@@ -210,6 +216,8 @@ export function readHttpConfig(reader: EnvReader): HttpConfig {
     // Longer than the idle time of the load balancers and proxies in front (60 s is common), so that the
     // server never closes a connection the client is about to reuse.
     httpKeepAliveTimeoutMs: reader.int('HTTP_KEEP_ALIVE_TIMEOUT_MS', 72_000, 1_000, 600_000),
+    // Node checks every 30 s by default, so a 10 s headers timeout could hold a slow client for 40 s.
+    httpConnectionsCheckIntervalMs: reader.int('HTTP_CONNECTIONS_CHECK_INTERVAL_MS', 1_000, 100, 60_000),
     httpInstrumentation: reader.bool('HTTP_INSTRUMENTATION', true),
     supervised: reader.bool('HADDOCK_SUPERVISED', false),
   };

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { STATUS_CODES } from 'node:http';
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import swagger, { type StaticDocumentSpec } from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -12,11 +12,12 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import type { HttpConfig, LogConfig } from '../config/index.ts';
-import { AppError, ERRORS, type ErrorCode, errorBody } from '../errors/index.ts';
+import { AppError, appError, ERRORS, type ErrorCode, errorBody } from '../errors/index.ts';
 import { createLogger, type RouteOf, requestLogLines } from '../logging/index.ts';
 import { httpMetrics, type Registry, registerMetricsRoute } from '../metrics/index.ts';
 import { isRedisFull, isRedisUnavailable } from '../redis/index.ts';
 import { type RequestCompletion, trackCompletion } from './completion.ts';
+import { parseJsonBody } from './json-body.ts';
 import { requestLoggerFactory } from './request-logger.ts';
 import { describeIssue, isMissingField, validatorCompiler } from './validation.ts';
 
@@ -173,10 +174,6 @@ function answerError(error: FastifyError | AppError | Error, request: FastifyReq
           : describeIssue(issue, part);
     return reply.code(400).send(errorBody(message));
   }
-  if (fastifyError.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
-    const missing = request.routeOptions.config?.missingMessage;
-    return reply.code(400).send(errorBody(missing ?? ERRORS.INVALID_JSON.message));
-  }
   const mapped = fastifyError.code ? FASTIFY_CODE_TO_ERROR[fastifyError.code] : undefined;
   if (mapped !== undefined) return send(reply, mapped);
   if (error instanceof SyntaxError) return send(reply, 'INVALID_JSON');
@@ -212,7 +209,9 @@ function answerClientError(this: FastifyInstance, err: NodeJS.ErrnoException, so
     err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
       ? 'REQUEST_TIMEOUT'
       : err.code === 'HPE_HEADER_OVERFLOW'
-        ? 'HEADERS_TOO_LARGE'
+        ? requestLineTooLong(err)
+          ? 'URL_TOO_LONG'
+          : 'HEADERS_TOO_LARGE'
         : 'VALIDATION_FAILED';
   this.log.debug({ err, code }, 'client error');
   const { status, message } = ERRORS[code];
@@ -224,6 +223,71 @@ function answerClientError(this: FastifyInstance, err: NodeJS.ErrnoException, so
     );
   }
   socket.destroy(err);
+}
+
+const REQUEST_LINE_START = /^[A-Z]{1,20} \S/;
+/** RFC 9112 asks servers to take request lines of at least 8,000 octets: one longer is the URL's fault. */
+const LONG_REQUEST_LINE = 8_192;
+
+/**
+ * Node's parser counts the request line in its header-size limit: a header overflow in a packet that starts
+ * with a request line (`GET /…`) longer than 8 KiB, or unfinished, is a URL too long (414), not headers (431).
+ * When the URL spans several packets and the overflow lands on a later one, the answer stays 431.
+ */
+function requestLineTooLong(err: NodeJS.ErrnoException): boolean {
+  const packet = (err as { rawPacket?: unknown }).rawPacket;
+  if (!Buffer.isBuffer(packet) || !REQUEST_LINE_START.test(packet.subarray(0, 32).toString('latin1'))) return false;
+  const end = packet.indexOf(0x0a);
+  return end === -1 || end > LONG_REQUEST_LINE;
+}
+
+const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)/i;
+
+/** True when the Content-Type names a charset other than UTF-8, the only one JSON is exchanged in (RFC 8259). */
+function declaresOtherCharset(contentType: string | undefined): boolean {
+  // `application/json` is 16 characters: anything longer carries parameters.
+  if (contentType === undefined || contentType.length <= 16) return false;
+  const charset = CHARSET.exec(contentType)?.[1];
+  return charset !== undefined && !/^utf-?8$/i.test(charset);
+}
+
+/**
+ * The JSON body parser of every app that parses bodies (Fastify's default replaced): the body is read as bytes
+ * and decoded once, refusing invalid UTF-8 and lone surrogates (`parseJsonBody`); an empty body is no body, so
+ * a route that takes none (`DELETE /quotes/:id`, `POST /users/logout`) ignores it and a route that needs one
+ * answers its missing-body message; a charset other than UTF-8 is a 415.
+ */
+function parseJson(request: FastifyRequest, body: Buffer, done: (err: Error | null, body?: unknown) => void): void {
+  if (declaresOtherCharset(request.headers['content-type'])) {
+    done(appError('UNSUPPORTED_MEDIA_TYPE'));
+    return;
+  }
+  if (body.length === 0) {
+    done(null, undefined);
+    return;
+  }
+  try {
+    done(null, parseJsonBody(body));
+  } catch (err) {
+    done(err as Error);
+  }
+}
+
+/**
+ * Node answers an `Expect` other than `100-continue` with a bare 417 unless the server listens for
+ * 'checkExpectation': this answer is the catalogue's JSON, and the connection is closed (the body, if any,
+ * was never read).
+ */
+function answerExpectation(request: IncomingMessage, response: ServerResponse): void {
+  const { status, message } = ERRORS.EXPECTATION_FAILED;
+  const body = JSON.stringify(errorBody(message));
+  response.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'x-request-id': requestIdOf(request),
+    connection: 'close',
+  });
+  response.end(body);
 }
 
 /**
@@ -256,7 +320,8 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
     trustProxy: options.trustProxy ?? false,
     requestIdHeader: false,
     genReqId: requestIdOf,
-    return503OnClosing: true,
+    // Fastify's own 503 during a close has its default body: the onRequest hook below answers it instead.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     requestTimeout: config.httpRequestTimeoutMs,
     keepAliveTimeout: config.httpKeepAliveTimeoutMs,
@@ -264,8 +329,10 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
       headersTimeout: config.httpHeadersTimeoutMs,
       requestTimeout: config.httpRequestTimeoutMs,
       // Node checks those two timeouts every 30 s by default, so a 10 s limit could hold a slow
-      // client for 40 s; checking each second keeps them close to what is configured.
-      connectionsCheckingInterval: 1_000,
+      // client for 40 s; checking each second (the default) keeps them close to what is configured.
+      connectionsCheckingInterval: config.httpConnectionsCheckIntervalMs,
+      // Node answers an HTTP/1.1 request without Host with a bare 400; the onRequest hook answers it as JSON.
+      requireHostHeader: false,
     },
     clientErrorHandler: answerClientError,
     // A URL the router cannot decode, or a path parameter too long, gets the catalogue's JSON as well.
@@ -282,13 +349,32 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
     app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
   } else {
     // Fastify parses text/plain by default; the API takes JSON only, so it must answer 415.
-    app.removeContentTypeParser('text/plain');
+    app.removeContentTypeParser(['text/plain', 'application/json']);
+    app.addContentTypeParser('application/json', { parseAs: 'buffer' }, parseJson);
   }
+  app.server.on('checkExpectation', answerExpectation);
 
   closeUnusedConnectionsOnClose(app);
   if (owned !== undefined) app.addHook('onClose', async () => owned.close());
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    if (closing) {
+      // A request arriving on a kept-alive connection while the app drains: try another instance.
+      reply.header('connection', 'close').header('retry-after', '1');
+      send(reply, 'SHUTTING_DOWN');
+      return;
+    }
+    const raw = request.raw;
+    if (raw.headers.host === undefined && raw.httpVersionMajor === 1 && raw.httpVersionMinor === 1) {
+      // RFC 9112: an HTTP/1.1 request without Host is a 400.
+      send(reply, 'VALIDATION_FAILED');
+      return;
+    }
     done();
   });
   if (options.instrumentation ?? config.httpInstrumentation) {

@@ -1,5 +1,18 @@
 import { Ajv, type Options } from 'ajv';
 import type { FastifySchemaCompiler } from 'fastify';
+import { ERRORS, type ErrorCode } from '../errors/index.ts';
+import { isMultiLineText, isSingleLineText } from '../text/index.ts';
+import { isQuoteId } from './schemas.ts';
+
+/**
+ * The platform's own string formats (`format` in a route schema), each with the catalogue error a value
+ * breaking it answers: the rule is checked once, by the schema, before any handler runs.
+ */
+const FORMATS: Readonly<Record<string, { validate: (value: string) => boolean; error: ErrorCode }>> = {
+  'quote-id': { validate: isQuoteId, error: 'QUOTE_ID_INVALID' },
+  'single-line-text': { validate: isSingleLineText, error: 'TEXT_INVALID_CHARACTERS' },
+  'multi-line-text': { validate: isMultiLineText, error: 'TEXT_INVALID_CHARACTERS' },
+};
 
 // Bodies are checked strictly (a number where a string is expected is a 400);
 // query strings and path parameters are text on the wire, so they are coerced.
@@ -7,6 +20,9 @@ const common: Options = { removeAdditional: true, useDefaults: true, allErrors: 
 // verbose: issues carry the offending value, so a blank string can be told apart from a malformed one.
 const bodyAjv = new Ajv({ ...common, coerceTypes: false, verbose: true });
 const textAjv = new Ajv({ ...common, coerceTypes: true });
+for (const ajv of [bodyAjv, textAjv]) {
+  for (const [name, { validate }] of Object.entries(FORMATS)) ajv.addFormat(name, { type: 'string', validate });
+}
 
 export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) => {
   const ajv = httpPart === 'body' ? bodyAjv : textAjv;
@@ -30,8 +46,11 @@ interface AjvIssue {
 export function isMissingField(issue: AjvIssue): boolean {
   if (issue.keyword === 'required') return true;
   if (issue.keyword === 'minLength' && issue.params.limit === 1) return true;
-  // Only blanks where a pattern is expected (an id of spaces) is an empty field, as the contract reads it.
-  if (issue.keyword === 'pattern' && typeof issue.data === 'string' && issue.data.trim() === '') return true;
+  // Only blanks where a pattern or format is expected (an id of spaces, a quote of tabs) is an empty field, as
+  // the contract reads it.
+  if ((issue.keyword === 'pattern' || issue.keyword === 'format') && typeof issue.data === 'string' && issue.data.trim() === '') {
+    return true;
+  }
   // No body at all, or a body that is not an object.
   return issue.keyword === 'type' && issue.instancePath === '';
 }
@@ -49,8 +68,11 @@ export function describeIssue(issue: AjvIssue, part: string): string {
       return `'${field}' doit faire au plus ${String(p.limit)} caractères`;
     case 'minLength':
       return `'${field}' doit faire au moins ${String(p.limit)} caractères`;
+    case 'format': {
+      const own = FORMATS[String(p.format)];
+      return own === undefined ? `'${field}' a un format invalide` : ERRORS[own.error].message;
+    }
     case 'pattern':
-    case 'format':
       return `'${field}' a un format invalide`;
     case 'minimum':
       return `'${field}' doit être supérieur ou égal à ${String(p.limit)}`;

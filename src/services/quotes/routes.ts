@@ -45,8 +45,8 @@ export async function quotesRoutes(app: FastifyInstance, { config, store, auth }
     return quote;
   });
 
-  app.get<{ Params: { id: number } }>('/quotes/:id', { schema: getSchema }, async (request) => {
-    const quote = await store.get(request.params.id);
+  app.get<{ Params: { id: string } }>('/quotes/:id', { schema: getSchema }, async (request) => {
+    const quote = await store.get(Number(request.params.id));
     if (quote === null) throw appError('QUOTE_NOT_FOUND');
     return quote;
   });
@@ -71,7 +71,7 @@ export async function quotesRoutes(app: FastifyInstance, { config, store, auth }
     },
   );
 
-  app.put<{ Params: { id: number }; Body: { quote: string } }>(
+  app.put<{ Params: { id: string }; Body: { quote: string } }>(
     '/quotes/:id',
     {
       schema: updateSchema(config.maxQuoteLength),
@@ -81,19 +81,20 @@ export async function quotesRoutes(app: FastifyInstance, { config, store, auth }
     async (request) => {
       const text = meaningful(request.body.quote);
       if (text === null) throw appError('QUOTE_TEXT_REQUIRED');
-      const result = await store.update(request.params.id, text, actorOf(request.principal));
+      const result = await store.update(Number(request.params.id), text, actorOf(request.principal));
       const quote: Quote = unwrap(result);
       request.log.info({ quoteId: quote.id }, 'quote updated');
       return quote;
     },
   );
 
-  app.delete<{ Params: { id: number } }>(
+  app.delete<{ Params: { id: string } }>(
     '/quotes/:id',
     { schema: deleteSchema, onRequest: auth.requireUser },
     async (request) => {
-      unwrap(await store.delete(request.params.id, actorOf(request.principal)));
-      request.log.info({ quoteId: request.params.id }, 'quote deleted');
+      const id = Number(request.params.id);
+      unwrap(await store.delete(id, actorOf(request.principal)));
+      request.log.info({ quoteId: id }, 'quote deleted');
       return { message: 'Citation supprimée' };
     },
   );

@@ -1,5 +1,5 @@
 import { errorResponses } from '../../lib/http/index.ts';
-import { MESSAGE_SCHEMA, QUOTE_ID_PARAMS, USER_ID_SCHEMA } from '../../lib/http/schemas.ts';
+import { MESSAGE_SCHEMA, QUOTE_ID_PARAMS, SINGLE_LINE_TEXT, USER_ID_SCHEMA } from '../../lib/http/schemas.ts';
 
 export const QUOTE_SCHEMA = {
   type: 'object',
@@ -21,7 +21,7 @@ export function quoteBody(maxLength: number) {
     type: 'object',
     properties: {
       user_id: USER_ID_SCHEMA,
-      quote: { type: 'string', minLength: 1, maxLength },
+      quote: { ...SINGLE_LINE_TEXT, minLength: 1, maxLength },
     },
     required: ['user_id', 'quote'],
   } as const;
@@ -76,7 +76,7 @@ export const updateSchema = (maxLength: number) => ({
   params: QUOTE_ID_PARAMS,
   body: {
     type: 'object',
-    properties: { quote: { type: 'string', minLength: 1, maxLength } },
+    properties: { quote: { ...SINGLE_LINE_TEXT, minLength: 1, maxLength } },
     required: ['quote'],
   },
   response: { 200: QUOTE_SCHEMA, ...errorResponses(400, 401, 403, 404, 413, 415, 503) },

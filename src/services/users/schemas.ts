@@ -1,10 +1,10 @@
 import { errorResponses } from '../../lib/http/index.ts';
-import { MESSAGE_SCHEMA, USER_ID_SCHEMA } from '../../lib/http/schemas.ts';
+import { MESSAGE_SCHEMA, SINGLE_LINE_TEXT, USER_ID_SCHEMA } from '../../lib/http/schemas.ts';
 
 const tags = ['users'];
 const security = [{ token: [] }];
 
-export const NAME_SCHEMA = { type: 'string', minLength: 1, maxLength: 64, pattern: '^[^\\u0000-\\u001f\\u007f]+$' } as const;
+export const NAME_SCHEMA = { ...SINGLE_LINE_TEXT, minLength: 1, maxLength: 64 } as const;
 
 export const PUBLIC_USER_SCHEMA = {
   type: 'object',
