@@ -117,7 +117,7 @@ if (role === 'relay' && relayName !== undefined && upstream !== undefined) {
   await relay(relayName, Number(relayPort), upstream);
 } else {
   const root = new URL('..', import.meta.url).pathname;
-  const [quotesPort] = await freePorts(1);
+  const [quotesPort, quotesMetricsPort] = await freePorts(2);
   const env = {
     ...process.env,
     REDIS_URL: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',
@@ -127,7 +127,7 @@ if (role === 'relay' && relayName !== undefined && upstream !== undefined) {
   };
   const quotes = spawn(process.execPath, ['--import', 'tsx', 'src/services/quotes/server.ts'], {
     cwd: root,
-    env: { ...env, PORT: String(quotesPort) },
+    env: { ...env, PORT: String(quotesPort), METRICS_PORT: String(quotesMetricsPort) },
     stdio: 'inherit',
   });
   const upstreamUrl = `http://127.0.0.1:${quotesPort}`;
