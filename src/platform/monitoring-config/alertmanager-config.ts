@@ -61,10 +61,13 @@ export type AlertChannel = 'slack' | 'email' | 'pagerduty' | 'discord' | 'webhoo
 /** Alerts that a down service makes meaningless for that same service. */
 const SERVICE_DOWN_TARGETS = ['HighErrorRate', 'HighLatency', 'HighLatencyP99', 'SLOErrorBudgetBurn'];
 /** Alerts that a Redis outage causes in its namespace. */
-const REDIS_DOWN_TARGETS = [...SERVICE_DOWN_TARGETS, 'SeedingFailed', 'RedisMemoryNearLimit'];
+const REDIS_DOWN_TARGETS = [...SERVICE_DOWN_TARGETS, 'SeedingFailed', 'RedisMemoryNearLimit', 'RedisMemoryFull'];
 
 /** Alert names the inhibition rules refer to (they must exist in the rule files). */
 export const INHIBITION_ALERT_NAMES: readonly string[] = ['ServiceDown', 'RedisDown', ...REDIS_DOWN_TARGETS];
+
+/** A full Redis already says what "near its limit" would: one page, not two. */
+const REDIS_FULL_TARGETS = ['RedisMemoryNearLimit'];
 
 const TITLE =
   '[{{ .Status | toUpper }}{{ if eq .Status "firing" }}:{{ .Alerts.Firing | len }}{{ end }}] {{ .CommonLabels.alertname }}' +
@@ -294,6 +297,11 @@ export function renderAlertmanagerConfig(env: Record<string, string | undefined>
       {
         source_matchers: ['alertname="RedisDown"'],
         target_matchers: [`alertname=~"${REDIS_DOWN_TARGETS.join('|')}"`],
+        equal: ['namespace'],
+      },
+      {
+        source_matchers: ['alertname="RedisMemoryFull"'],
+        target_matchers: [`alertname=~"${REDIS_FULL_TARGETS.join('|')}"`],
         equal: ['namespace'],
       },
       {
