@@ -36,7 +36,14 @@ function payload(
 ): WebhookPayload {
   return {
     version: '4',
+    groupKey: '{}:{alertname="ServiceDown"}',
+    truncatedAlerts: 0,
     status,
+    receiver: 'haddock-ops',
+    groupLabels: { alertname },
+    commonLabels: { alertname, job, severity },
+    commonAnnotations: {},
+    externalURL: 'http://alertmanager:9093',
     alerts: [
       {
         status,
@@ -44,15 +51,17 @@ function payload(
         annotations: { summary: `${alertname} on ${job}` },
         startsAt: '2026-11-26T10:00:00Z',
         endsAt: status === 'resolved' ? '2026-11-26T10:20:00Z' : '0001-01-01T00:00:00Z',
+        generatorURL: 'http://prometheus:9090/graph',
         fingerprint,
       },
     ],
   };
 }
 
-async function deliver(incidents: IncidentStore, body: WebhookPayload) {
+async function deliver(incidents: IncidentStore, body: unknown) {
   const results = [];
-  for (const { alert, service, title } of parseWebhook(body)) results.push(await incidents.recordAlert(alert, service, title));
+  for (const { alert, service, title, serviceLabel } of parseWebhook(body))
+    results.push(await incidents.recordAlert(alert, service, title, serviceLabel));
   return results;
 }
 
@@ -117,10 +126,72 @@ describe('incidents from Alertmanager', () => {
   });
 
   test('a payload without an alerts array is refused', () => {
+    const { alerts: _, ...noAlerts } = payload('firing', 'ServiceDown', 'haddock-quotes', 'f1');
     assert.throws(
-      () => parseWebhook({} as WebhookPayload),
+      () => parseWebhook(noAlerts),
       (err: unknown) => err instanceof AppError && err.code === 'ALERT_PAYLOAD_INVALID' && /alerts/.test(err.detail ?? ''),
     );
+  });
+
+  // What Alertmanager never sends: each is refused whole, nothing recorded.
+  const good = payload('firing', 'ServiceDown', 'haddock-quotes', 'f1');
+  const [goodAlert] = good.alerts;
+  const withAlert = (change: Record<string, unknown>) => ({ ...good, alerts: [{ ...goodAlert, ...change }] });
+  const malformed: [string, unknown][] = [
+    ['alerts that are numbers', { ...good, alerts: [1, 2] }],
+    ['only an alerts array', { alerts: [1, 2] }],
+    ['no alerts', { ...good, alerts: undefined }],
+    ['alerts not an array', { ...good, alerts: { 0: goodAlert } }],
+    ['a label that is not a string', withAlert({ labels: { alertname: 'X', port: 8080 } })],
+    ['no alertname', withAlert({ labels: { job: 'haddock-quotes' } })],
+    ['startsAt not a date', withAlert({ startsAt: 'not-a-date' })],
+    ['startsAt on 30 February', withAlert({ startsAt: '2026-02-30T10:00:00Z' })],
+    ['endsAt not a date', withAlert({ endsAt: 'tomorrow' })],
+    ["an alert status 'weird'", withAlert({ status: 'weird' })],
+    ["a notification status 'weird'", { ...good, status: 'weird' }],
+    ['version 3', { ...good, version: '3' }],
+    ['annotations not strings', withAlert({ annotations: { summary: ['x'] } })],
+    ['no fingerprint', withAlert({ fingerprint: undefined })],
+    ['an alert that is null', { ...good, alerts: [null] }],
+    ['more than 1000 alerts', { ...good, alerts: Array.from({ length: 1_001 }, () => goodAlert) }],
+    ['not an object', [good]],
+  ];
+  for (const [what, body] of malformed) {
+    test(`a payload with ${what} is refused with ALERT_PAYLOAD_INVALID`, () => {
+      assert.throws(
+        () => parseWebhook(JSON.parse(JSON.stringify(body)) as unknown),
+        (err: unknown) => err instanceof AppError && err.code === 'ALERT_PAYLOAD_INVALID' && err.statusCode === 400,
+      );
+    });
+  }
+
+  test('times with an offset, nanoseconds, and the unset endsAt are accepted', () => {
+    const [parsed] = parseWebhook(withAlert({ startsAt: '2026-11-26T11:00:00.123456789+01:00', endsAt: '0001-01-01T00:00:00Z' }));
+    assert.equal(parsed?.alert.starts_at, '2026-11-26T11:00:00.123456789+01:00');
+    assert.equal(parsed?.alert.ends_at, undefined);
+  });
+
+  test('a service label that is not a safe name is filed under "unknown", the label kept escaped; never dropped', async () => {
+    const { incidents } = store();
+    const cases: [string, string][] = [
+      ['../../etc', '"../../etc"'],
+      ['quotes\u0000\n', '"quotes\\u0000\\n"'],
+      ['\u202eevil\u2066', '"\\u202eevil\\u2066"'],
+      ['x'.repeat(300), `"${'x'.repeat(200)}"`],
+    ];
+    for (const [label, kept] of cases) {
+      const [parsed] = parseWebhook(withAlert({ labels: { alertname: 'ServiceDown', service: label, severity: 'critical' } }));
+      assert.equal(parsed?.service, 'unknown', label);
+      assert.equal(parsed?.serviceLabel, kept, label);
+    }
+    const [incident] = await deliver(incidents, withAlert({ labels: { alertname: 'ServiceDown', service: '../../etc' } }));
+    assert.equal(incident?.service, 'unknown');
+    assert.equal(incident?.service_label, '"../../etc"');
+    assert.equal(incident?.title, 'ServiceDown on haddock-quotes', 'the summary annotation');
+    assert.match(incident?.timeline[0]?.text ?? '', /service label "\.\.\/\.\.\/etc" is not a service name/);
+    for (const safe of ['quotes', 'redis', 'api_gateway-2', 'A1']) {
+      assert.equal(parseWebhook(withAlert({ labels: { alertname: 'X', service: safe } }))[0]?.service, safe);
+    }
   });
 });
 

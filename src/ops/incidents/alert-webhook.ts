@@ -1,56 +1,87 @@
+import { type WebhookPayload, webhookProblem, webhookSchema, ZERO_TIME } from '../../lib/alertmanager/index.ts';
 import { appError } from '../../lib/errors/index.ts';
 import type { IncidentAlert } from './model.ts';
 import { normalizeSeverity } from './model.ts';
 
-/** The part of Alertmanager's webhook payload (version 4) this platform reads. */
-export interface WebhookPayload {
-  readonly version?: string;
-  readonly status?: string;
-  readonly alerts: readonly {
-    readonly status: string;
-    readonly labels?: Readonly<Record<string, string>>;
-    readonly annotations?: Readonly<Record<string, string>>;
-    readonly startsAt?: string;
-    readonly endsAt?: string;
-    readonly fingerprint?: string;
-  }[];
-}
+export type { WebhookPayload } from '../../lib/alertmanager/index.ts';
+
+/** Alerts in one notification, at most: each is a Redis transaction, and Alertmanager groups far fewer. */
+export const MAX_WEBHOOK_ALERTS = 1_000;
+
+/** The body schema of the webhook route: the one the parser checks too. */
+export const WEBHOOK_BODY_SCHEMA = webhookSchema(MAX_WEBHOOK_ALERTS);
+
+/**
+ * A service name an incident may be filed under (it becomes a Redis hash field, a report line, a CLI filter):
+ * letters, digits, `_` and `-`, starting with a letter or digit, 63 characters at most.
+ */
+export const SAFE_SERVICE = /^[a-z0-9][a-z0-9_-]{0,62}$/i;
+
+/** Where an alert whose `service` label is not a safe name is filed; the label is kept, escaped, beside it. */
+export const UNKNOWN_SERVICE = 'unknown';
 
 export interface ParsedAlert {
   readonly alert: IncidentAlert;
   readonly service: string;
   readonly title: string;
+  /** The alert's service label, escaped, when it was not a safe name and `service` is the placeholder. */
+  readonly serviceLabel?: string;
 }
 
-/** Alertmanager's "no end yet" time. */
-const ZERO_TIME = '0001-01-01T00:00:00Z';
+/** Control characters (C0, C1) and the bidirectional overrides and isolates: never shown as they are. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+const UNSAFE_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
-/** The service an alert is about: its `service` label, else its job without the `haddock-` prefix. */
-export function serviceOf(labels: Readonly<Record<string, string>>): string {
-  return labels.service ?? labels.job?.replace(/^haddock-/, '') ?? 'platform';
+/**
+ * A label value as printable text: at most 200 characters, JSON-quoted, and
+ * the control and bidirectional characters JSON leaves as they are escaped too.
+ */
+export function escapeLabel(value: string): string {
+  const short = [...value].slice(0, 200).join('');
+  return JSON.stringify(short).replace(UNSAFE_CHARS, (c) => `\\u${(c.codePointAt(0) ?? 0).toString(16).padStart(4, '0')}`);
 }
 
-/** Turns a webhook payload into alerts for the incident store; throws ALERT_PAYLOAD_INVALID on a payload that is not one. */
-export function parseWebhook(payload: WebhookPayload): ParsedAlert[] {
-  if (!Array.isArray(payload.alerts)) throw appError('ALERT_PAYLOAD_INVALID', { detail: 'payload has no alerts array' });
-  return payload.alerts.map((raw, i) => {
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-      throw appError('ALERT_PAYLOAD_INVALID', { detail: `alert ${i} is not an object` });
-    }
-    const labels = raw.labels ?? {};
-    const annotations = raw.annotations ?? {};
-    const alertname = labels.alertname ?? 'UnnamedAlert';
-    const startsAt = raw.startsAt && raw.startsAt !== ZERO_TIME ? raw.startsAt : new Date().toISOString();
+/** An incident title from an alert: one line, no control or direction characters, 200 characters at most. */
+function titleOf(text: string): string {
+  const clean = text.replace(UNSAFE_CHARS, ' ').replace(/\s+/g, ' ').trim();
+  return [...clean].slice(0, 200).join('') || 'Alert';
+}
+
+/**
+ * The service an alert is about: its `service` label, else its job without the
+ * `haddock-` prefix, else `platform`; a value that is not a {@link SAFE_SERVICE}
+ * name is filed under {@link UNKNOWN_SERVICE}, with the original escaped.
+ */
+export function serviceOf(labels: Readonly<Record<string, string>>): { service: string; label?: string } {
+  const named = labels.service ?? labels.job?.replace(/^haddock-/, '') ?? 'platform';
+  return SAFE_SERVICE.test(named) ? { service: named } : { service: UNKNOWN_SERVICE, label: escapeLabel(named) };
+}
+
+/**
+ * Turns a webhook body into alerts for the incident store. The body must be
+ * Alertmanager's (version 4, see `webhookSchema`), times real RFC 3339
+ * instants; anything else is ALERT_PAYLOAD_INVALID and nothing is recorded.
+ * A well-formed alert is never dropped for a label's value.
+ */
+export function parseWebhook(body: unknown): ParsedAlert[] {
+  const problem = webhookProblem(body, MAX_WEBHOOK_ALERTS);
+  if (problem !== null) throw appError('ALERT_PAYLOAD_INVALID', { detail: `not an Alertmanager webhook payload: ${problem}` });
+  return (body as WebhookPayload).alerts.map((raw) => {
+    const { labels, annotations } = raw;
+    const { alertname } = labels;
+    const { service, label } = serviceOf(labels);
+    const startsAt = raw.startsAt !== ZERO_TIME ? raw.startsAt : new Date().toISOString();
     const alert: IncidentAlert = {
-      fingerprint: raw.fingerprint ?? `${alertname}:${JSON.stringify(labels)}`,
+      fingerprint: raw.fingerprint,
       alertname,
-      status: raw.status === 'resolved' ? 'resolved' : 'firing',
+      status: raw.status,
       severity: normalizeSeverity(labels.severity),
       labels,
       ...(annotations.summary ? { summary: annotations.summary } : {}),
       starts_at: startsAt,
-      ...(raw.endsAt && raw.endsAt !== ZERO_TIME && raw.status === 'resolved' ? { ends_at: raw.endsAt } : {}),
+      ...(raw.endsAt !== ZERO_TIME && raw.status === 'resolved' ? { ends_at: raw.endsAt } : {}),
     };
-    return { alert, service: serviceOf(labels), title: annotations.summary ?? `${alertname} on ${serviceOf(labels)}` };
+    const title = titleOf(annotations.summary || `${alertname} on ${service}`);
+    return { alert, service, title, ...(label === undefined ? {} : { serviceLabel: label }) };
   });
 }

@@ -136,12 +136,19 @@ export class IncidentStore {
    * open incident or opens one; a resolved alert closes its entry, and when
    * no alert of the incident still fires the incident is resolved.
    * Returns the incident touched, or null for a resolved alert with no incident.
+   * `serviceLabel`: the alert's own service label, escaped, when `service` is
+   * the placeholder standing for a label that was not a safe name.
    */
-  recordAlert(alert: IncidentAlert, service: string, title: string): Promise<Incident | null> {
-    return this.serial(() => this.recordAlertNow(alert, service, title));
+  recordAlert(alert: IncidentAlert, service: string, title: string, serviceLabel?: string): Promise<Incident | null> {
+    return this.serial(() => this.recordAlertNow(alert, service, title, serviceLabel));
   }
 
-  private async recordAlertNow(alert: IncidentAlert, service: string, title: string): Promise<Incident | null> {
+  private async recordAlertNow(
+    alert: IncidentAlert,
+    service: string,
+    title: string,
+    serviceLabel: string | undefined,
+  ): Promise<Incident | null> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       await this.redis.watch(this.keys.openByService, this.keys.incidents);
       const openId = await this.redis.hget(this.keys.openByService, service);
@@ -154,10 +161,12 @@ export class IncidentStore {
           return null;
         }
         const id = await this.nextId();
+        const filed = serviceLabel === undefined ? '' : ` (service label ${serviceLabel} is not a service name)`;
         next = {
           id,
           title,
           service,
+          ...(serviceLabel === undefined ? {} : { service_label: serviceLabel }),
           severity: alert.severity as Incident['severity'],
           impact: impactOf(alert.severity as Incident['severity']),
           status: 'open',
@@ -166,7 +175,7 @@ export class IncidentStore {
           opened_by: 'monitoring',
           alerts: [alert],
           timeline: [
-            { at, kind: 'opened', text: `Detected by monitoring: ${title}`, by: 'monitoring' },
+            { at, kind: 'opened', text: `Detected by monitoring: ${title}${filed}`, by: 'monitoring' },
             {
               at: alert.starts_at,
               kind: 'alert_firing',

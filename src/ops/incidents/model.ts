@@ -34,6 +34,11 @@ export interface Incident {
   readonly id: string;
   readonly title: string;
   readonly service: string;
+  /**
+   * The alert's `service` label, JSON-escaped and truncated, when it was not a safe service name and the
+   * incident is filed under `unknown` instead.
+   */
+  readonly service_label?: string;
   readonly severity: 'critical' | 'warning' | 'info';
   readonly impact: 'high' | 'medium' | 'low';
   readonly status: IncidentStatus;

@@ -1,8 +1,10 @@
 import type { FastifyInstance } from 'fastify';
+import { webhookProblem } from '../../lib/alertmanager/index.ts';
+import { appError } from '../../lib/errors/index.ts';
 import { createHttpApp } from '../../lib/http/index.ts';
 import { AlertLog, type AlertRecord } from './alert-log.ts';
 import type { AlertSinkConfig } from './config.ts';
-import { ALERT_LIST_SCHEMA, WEBHOOK_SCHEMA, type WebhookPayload } from './schemas.ts';
+import { ALERT_LIST_SCHEMA, MAX_SINK_ALERTS, WEBHOOK_SCHEMA, type WebhookPayload } from './schemas.ts';
 
 export interface AlertSinkOptions {
   /** false silences the JSON logger (tests). */
@@ -15,10 +17,10 @@ function toRecords(payload: WebhookPayload, receivedAt: string): AlertRecord[] {
     status: alert.status,
     alertname: alert.labels.alertname ?? null,
     labels: alert.labels,
-    annotations: alert.annotations ?? {},
+    annotations: alert.annotations,
     startsAt: alert.startsAt,
-    endsAt: alert.endsAt ?? null,
-    fingerprint: alert.fingerprint ?? null,
+    endsAt: alert.endsAt,
+    fingerprint: alert.fingerprint,
   }));
 }
 
@@ -42,6 +44,9 @@ export async function buildAlertSink(config: AlertSinkConfig, options: AlertSink
     '/alerts',
     { schema: { body: WEBHOOK_SCHEMA, response: { 200: { type: 'object', properties: { received: { type: 'integer' } } } } } },
     async (request) => {
+      // The schema has checked the shape; the shared check adds the calendar (no 30 February).
+      const problem = webhookProblem(request.body, MAX_SINK_ALERTS);
+      if (problem !== null) throw appError('ALERT_PAYLOAD_INVALID', { detail: problem });
       const records = toRecords(request.body, new Date().toISOString());
       await alerts.append(records);
       for (const record of records) {
