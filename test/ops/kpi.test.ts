@@ -3,8 +3,11 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { printScorecard } from '../../src/cli/print-ops.ts';
+import { AppError } from '../../src/lib/errors/index.ts';
 import { freePort } from '../../src/lib/net/index.ts';
-import { PROMETHEUS_KPIS, prometheusKpis } from '../../src/ops/kpi/prometheus.ts';
+import type { BackupManifest } from '../../src/ops/backup/index.ts';
+import { backupKpis } from '../../src/ops/kpi/index.ts';
+import { PROMETHEUS_KPIS, parseWindow, prometheusKpis } from '../../src/ops/kpi/prometheus.ts';
 import { buildScorecard } from '../../src/ops/kpi/scorecard.ts';
 import { PrometheusClient } from '../../src/ops/prometheus/index.ts';
 
@@ -57,4 +60,34 @@ test('Prometheus reachable: rows measured; a query it refuses makes that row alo
   assert.equal(rows[1]?.display, 'Prometheus query failed');
   assert.match(rows[1]?.note ?? '', /parse error/);
   assert.equal(rows.filter((r) => r.status === 'unknown').length, 1);
+});
+
+const badWindows = ['0m', '0h', '0d', '-1h', '1x', '', '99999999d', '10000d', '1e3m', ' 1h', '1h ', '1.5h', '+1h', '1H'];
+for (const window of badWindows) {
+  test(`parseWindow(${JSON.stringify(window)}) → WINDOW_INVALID (exit 2), never another error`, () => {
+    assert.throws(
+      () => parseWindow(window),
+      (err: unknown) => err instanceof AppError && err.code === 'WINDOW_INVALID' && err.statusCode === 400,
+    );
+  });
+}
+
+test('parseWindow: 1 to 9999 minutes, hours or days', () => {
+  assert.deepEqual(parseWindow('30m'), { promql: '30m', ms: 1_800_000 });
+  assert.deepEqual(parseWindow('24h'), { promql: '24h', ms: 86_400_000 });
+  assert.equal(parseWindow('9999d').ms, 9999 * 86_400_000);
+});
+
+test('a backup whose restore drill failed is not the last successful backup', () => {
+  const at = (hoursAgo: number) => new Date(NOW.getTime() - hoursAgo * 3_600_000).toISOString();
+  const backup = (hoursAgo: number, ok?: boolean) =>
+    ({
+      id: `b${hoursAgo}`,
+      created_at: at(hoursAgo),
+      ...(ok === undefined ? {} : { verification: { ok, at: at(hoursAgo), duration_ms: 1, problems: [] } }),
+    }) as unknown as BackupManifest;
+  const freshness = (list: BackupManifest[]) => backupKpis(list, NOW).find((r) => r.key === 'backup_freshness');
+  assert.equal(freshness([backup(1, false), backup(30, true)])?.value, 30);
+  assert.equal(freshness([backup(1, false)])?.status, 'red');
+  assert.equal(freshness([backup(2), backup(30, true)])?.value, 2, 'one not drilled yet counts');
 });

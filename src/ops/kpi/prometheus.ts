@@ -153,12 +153,22 @@ export async function prometheusKpis(client: PrometheusClient | undefined, windo
   );
 }
 
-/** `24h`, `90m`, `7d` → Prometheus duration (validated), and its length in milliseconds. */
+/** A window: 1 to 9999 minutes, hours or days, digits only (no sign, exponent, fraction or blank). */
+export const WINDOW_PATTERN = '^\\d{1,4}[mhd]$';
+
+/**
+ * `24h`, `90m`, `7d` → Prometheus duration (validated), and its length in milliseconds. Anything else, zero
+ * included, is WINDOW_INVALID (a 400, exit 2): at most 9999 days keeps the window's start a real date.
+ */
 export function parseWindow(text: string): { promql: string; ms: number } {
-  const match = /^(\d+)(m|h|d)$/.exec(text.trim());
-  if (match === null) throw appError('WINDOW_INVALID', { detail: `window must look like 30m, 24h or 7d, got "${text}"` });
+  const match = new RegExp(WINDOW_PATTERN).test(text) ? /^(\d+)([mhd])$/.exec(text) : null;
+  if (match === null) {
+    throw appError('WINDOW_INVALID', {
+      detail: `window must look like 30m, 24h or 7d (1 to 9999 minutes, hours or days), got "${text}"`,
+    });
+  }
   const n = Number(match[1]);
   const unit = match[2] as 'm' | 'h' | 'd';
-  if (n <= 0) throw appError('WINDOW_INVALID', { detail: 'window must be positive' });
+  if (n <= 0) throw appError('WINDOW_INVALID', { detail: `window must be positive, got "${text}"` });
   return { promql: `${n}${unit}`, ms: n * { m: 60_000, h: 3_600_000, d: 86_400_000 }[unit] };
 }
