@@ -7,8 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Redis } from 'ioredis';
-import type { BackupManifest, PrunePlan, RestoreReport } from '../../src/ops/backup/index.ts';
+import { EnvReader, readRedisConfig, readRedisKeyPrefix } from '../../src/lib/config/index.ts';
+import { type BackupManifest, lockBackups, type PrunePlan, type RestoreReport } from '../../src/ops/backup/index.ts';
 import type { CheckItem } from '../../src/ops/check/index.ts';
+import { readOpsConfig } from '../../src/ops/config.ts';
 import { type Incident, incidentKeys } from '../../src/ops/incidents/index.ts';
 import type { KpiRow } from '../../src/ops/kpi/index.ts';
 import type { Scorecard } from '../../src/ops/kpi/scorecard.ts';
@@ -132,7 +134,7 @@ describe('haddock operations commands, run as a child process against a seeded R
     timeout: 120_000,
   }, async () => {
     const manifest = await json<BackupManifest>(['backup', '--json']);
-    assert.match(manifest.id, /^redis-\d{8}T\d{6}Z$/);
+    assert.match(manifest.id, /^redis-\d{8}T\d{9}Z-[0-9a-f]{6}$/);
     assert.ok(manifest.keys.total > 0, 'keys counted');
     assert.equal(manifest.keys.by_type.hash, 3, 'quotes, users and the name index');
     assert.equal(manifest.verification?.ok, true, `drill: ${manifest.verification?.problems.join('; ')}`);
@@ -222,6 +224,26 @@ describe('haddock operations commands, run as a child process against a seeded R
       listed.map((m) => m.id),
     );
     for (const m of listed) assert.ok(existsSync(join(backupDir, m.file)), `${m.file} still there`);
+  });
+
+  test('backup, restore and prune while another one holds the backup lock → exit 1 at once, saying so; nothing written', {
+    timeout: 60_000,
+  }, async () => {
+    const reader = new EnvReader({ REDIS_URL: redis.url, REDIS_KEY_PREFIX: PREFIX, BACKUP_DIR: backupDir });
+    const config = readOpsConfig(reader, {
+      redis: readRedisConfig(reader, { url: redis.url }),
+      redisKeyPrefix: readRedisKeyPrefix(reader),
+    });
+    const before = (await json<BackupManifest[]>(['backups', 'list', '--json'])).length;
+    await lockBackups(config, 'backup', async () => {
+      const [backup, restore, prune] = await Promise.all([
+        haddock(['backup']),
+        haddock(['restore', backupId, '--yes']),
+        haddock(['prune']),
+      ]);
+      for (const run of [backup, restore, prune]) assertExit(run, 1, /another backup, restore or prune is running/);
+    });
+    assert.equal((await json<BackupManifest[]>(['backups', 'list', '--json'])).length, before);
   });
 
   test('an unknown backup id → exit 1 with a clear message', { timeout: 60_000 }, async () => {

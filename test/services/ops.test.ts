@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { metricsAppOf } from '../../src/lib/http/index.ts';
+import { verifyBackup } from '../../src/ops/backup/index.ts';
 import { buildApp } from '../../src/services/ops/app.ts';
 import { loadConfig } from '../../src/services/ops/config.ts';
 import { ADMIN, quotesApp, testEnv } from '../helpers/apps.ts';
@@ -26,9 +27,17 @@ async function opsApp(env: Record<string, string>, redisUrl?: string): Promise<F
   return built;
 }
 
+/** A notification as Alertmanager 0.25 posts it to a webhook receiver (every field it always sends). */
 const alertPayload = (status: 'firing' | 'resolved', labels: Record<string, string>) => ({
   version: '4',
+  groupKey: '{}/{severity=~"critical|warning"}:{alertname="ServiceDown"}',
+  truncatedAlerts: 0,
   status,
+  receiver: 'haddock-ops',
+  groupLabels: { alertname: labels.alertname ?? 'ServiceDown' },
+  commonLabels: { alertname: 'ServiceDown', job: 'haddock-quotes', severity: 'critical', ...labels },
+  commonAnnotations: { summary: 'quotes is down' },
+  externalURL: 'http://alertmanager:9093',
   alerts: [
     {
       status,
@@ -36,10 +45,14 @@ const alertPayload = (status: 'firing' | 'resolved', labels: Record<string, stri
       annotations: { summary: 'quotes is down' },
       startsAt: new Date().toISOString(),
       endsAt: status === 'resolved' ? new Date().toISOString() : '0001-01-01T00:00:00Z',
+      generatorURL: 'http://prometheus:9090/graph?g0.expr=up%3D%3D0&g0.tab=1',
       fingerprint: `fp-${labels.alertname ?? 'ServiceDown'}`,
     },
   ],
 });
+
+const WEBHOOK = { authorization: `Bearer ${WEBHOOK_TOKEN}` };
+const countIncidents = async () => (await app.inject({ url: '/ops/incidents', headers: ADMIN })).json<unknown[]>().length;
 
 before(async () => {
   await requireRedis();
@@ -120,6 +133,30 @@ describe('the operations service', () => {
     assert.match(report.body, /- \*\*Affected service\*\* : quotes/);
   });
 
+  const good = alertPayload('firing', { alertname: 'Malformed' });
+  const [goodAlert] = good.alerts;
+  const withAlert = (change: Record<string, unknown>) => ({ ...good, alerts: [{ ...goodAlert, ...change }] });
+  const malformed: [string, unknown][] = [
+    ['alerts [1, 2]', { alerts: [1, 2] }],
+    ['alerts [1, 2] in an otherwise whole notification', { ...good, alerts: [1, 2] }],
+    ['no alerts', { ...good, alerts: undefined }],
+    ['a label that is not a string', withAlert({ labels: { alertname: 'Malformed', replicas: 3 } })],
+    ['labels without alertname', withAlert({ labels: { service: 'quotes' } })],
+    ['startsAt not-a-date', withAlert({ startsAt: 'not-a-date' })],
+    ["status 'weird'", withAlert({ status: 'weird' })],
+    ['no receiver (Alertmanager always sends one)', { ...good, receiver: undefined }],
+    ['1001 alerts (the limit is 1000)', { ...good, alerts: Array.from({ length: 1_001 }, () => goodAlert) }],
+  ];
+  for (const [what, payload] of malformed) {
+    test(`POST /ops/alerts with ${what} → 400 ALERT_PAYLOAD_INVALID, no incident opened`, async () => {
+      const before = await countIncidents();
+      const res = await app.inject({ method: 'POST', url: '/ops/alerts', headers: WEBHOOK, payload: payload as object });
+      assert.equal(res.statusCode, 400, res.body);
+      assert.deepEqual(res.json(), { error: 'Charge utile Alertmanager invalide' });
+      assert.equal(await countIncidents(), before);
+    });
+  }
+
   test('test alerts (label test="true") never open incidents', async () => {
     const before = (await app.inject({ url: '/ops/incidents', headers: ADMIN })).json<unknown[]>().length;
     const res = await app.inject({
@@ -174,6 +211,52 @@ describe('the operations service', () => {
   test('admin routes refuse anonymous calls', async () => {
     assert.equal((await app.inject({ url: '/ops/incidents' })).statusCode, 401);
   });
+
+  // Every window the route refuses answers the catalogue's WINDOW_INVALID, never a 500 nor another message.
+  for (const since of [
+    '0m',
+    '0h',
+    '0d',
+    '-1h',
+    '1x',
+    '',
+    '99999999d',
+    '10000d',
+    '1e3m',
+    ' 1h',
+    '1h ',
+    '1.5h',
+    '0x1h',
+    'forever',
+  ]) {
+    test(`GET /ops/kpi?since=${JSON.stringify(since)} → 400 WINDOW_INVALID`, async () => {
+      const res = await app.inject({ url: `/ops/kpi?since=${encodeURIComponent(since)}`, headers: ADMIN });
+      assert.equal(res.statusCode, 400, res.body);
+      assert.deepEqual(res.json(), { error: 'Fenêtre de temps invalide (30m, 24h, 7d)' });
+    });
+  }
+  for (const since of ['1m', '30m', '24h', '7d', '9999d']) {
+    test(`GET /ops/kpi?since=${since} → 200 over that window`, async () => {
+      const res = await app.inject({ url: `/ops/kpi?since=${since}`, headers: ADMIN });
+      assert.equal(res.statusCode, 200, res.body);
+      assert.equal(res.json().window, since);
+    });
+  }
+
+  test("POST /ops/alerts with service '../../etc' → an incident under 'unknown', the label kept escaped", async () => {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/ops/alerts',
+      headers: WEBHOOK,
+      payload: alertPayload('firing', { alertname: 'Traversal', service: '../../etc' }),
+    });
+    assert.equal(res.statusCode, 200, res.body);
+    const [id] = res.json<{ incidents: string[] }>().incidents;
+    const incident = (await app.inject({ url: `/ops/incidents/${id}`, headers: ADMIN })).json();
+    assert.equal(incident.service, 'unknown');
+    assert.equal(incident.service_label, '"../../etc"');
+    await app.inject({ method: 'POST', url: `/ops/incidents/${id}/resolve`, headers: ADMIN });
+  });
 });
 
 describe('backups through the operations service', () => {
@@ -221,5 +304,87 @@ describe('backups through the operations service', () => {
     assert.ok(Math.abs(sample('haddock_backup_last_verified_timestamp_seconds') - now) < 120);
     assert.ok(sample('haddock_backup_last_size_bytes') > 1_000);
     assert.equal(sample('haddock_incidents_open'), 0);
+  });
+
+  test('six POST /ops/backups at once → one 201 whose file passes a restore drill, five 409 JSON; no temporary file', {
+    timeout: 60_000,
+  }, async () => {
+    await rm(dir, { recursive: true, force: true });
+    const tmpBefore = (await readdir(tmpdir())).filter((n) => n.startsWith('haddock-drill-'));
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, () => ops.inject({ method: 'POST', url: '/ops/backups', headers: ADMIN })),
+    );
+    const statuses = answers.map((a) => a.statusCode).sort();
+    assert.deepEqual(statuses, [201, 409, 409, 409, 409, 409], answers.map((a) => a.body).join('\n'));
+    for (const refused of answers.filter((a) => a.statusCode === 409)) {
+      assert.deepEqual(refused.json(), { error: 'Une sauvegarde, une restauration ou un nettoyage est déjà en cours' });
+    }
+    const taken = answers.find((a) => a.statusCode === 201)?.json<{ id: string; verification: { ok: boolean } }>();
+    assert.equal(taken?.verification.ok, true);
+    assert.deepEqual((await readdir(dir)).sort(), [`${taken?.id}.json`, `${taken?.id}.rdb`], 'only the backup and its manifest');
+    // Usable: a fresh restore drill of the file passes.
+    const opsConfig = loadConfig(testEnv({ prefix: 'haddock:', redisUrl: redis.url, env: { BACKUP_DIR: dir } })).ops;
+    assert.equal((await verifyBackup(opsConfig, taken?.id)).verification?.ok, true);
+    assert.deepEqual(
+      (await readdir(tmpdir())).filter((n) => n.startsWith('haddock-drill-')),
+      tmpBefore,
+      'no scratch folder in the system temporary directory',
+    );
+  });
+
+  test('a backup whose drill fails → 500 BACKUP_DRILL_FAILED JSON; kept, listed as failed, counted as a failed backup', {
+    timeout: 60_000,
+  }, async (t) => {
+    // A redis-server that loads the snapshot for its inventory, then refuses to start for the drill.
+    const bin = await mkdtemp(join(tmpdir(), 'haddock-failing-drill-'));
+    t.after(() => rm(bin, { recursive: true, force: true }));
+    const script = join(bin, 'redis-server');
+    await writeFile(
+      script,
+      `#!/bin/sh\nif [ -e "${bin}/started" ]; then echo 'drill refused' >&2; exit 1; fi\ntouch "${bin}/started"\nexec redis-server "$@"\n`,
+    );
+    await chmod(script, 0o755);
+    const failing = await buildApp(
+      loadConfig(
+        testEnv({
+          prefix: 'haddock:',
+          redisUrl: redis.url,
+          env: { BACKUP_DIR: dir, BACKUP_SCHEDULE_ENABLED: 'false', REDIS_SERVER_BIN: script },
+        }),
+      ),
+      { logger: false },
+    );
+    t.after(() => failing.close());
+    await failing.ready();
+    const lastSuccess = async () => {
+      const text = (await metricsAppOf(failing).inject({ url: '/metrics' })).body;
+      const read = (name: string) => Number(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'm').exec(text)?.[1]);
+      return {
+        success: read('haddock_backup_last_success_timestamp_seconds'),
+        failure: read('haddock_backup_last_failure_timestamp_seconds'),
+      };
+    };
+    const before = await lastSuccess();
+    assert.ok(before.success > 0, 'the good backup of the previous test');
+    assert.equal(before.failure, 0);
+
+    const res = await failing.inject({ method: 'POST', url: '/ops/backups', headers: ADMIN });
+    assert.equal(res.statusCode, 500, res.body);
+    assert.deepEqual(res.json(), { error: "La restauration d'essai de la sauvegarde a échoué" });
+
+    const [newest] = (await failing.inject({ url: '/ops/backups', headers: ADMIN })).json<
+      { id: string; file: string; created_at: string; verification?: { ok: boolean; problems: string[] } }[]
+    >();
+    assert.equal(newest?.verification?.ok, false, 'listed, marked failed');
+    assert.match(newest?.verification?.problems.join('; ') ?? '', /could not load it/);
+    assert.ok((await readdir(dir)).includes(newest?.file ?? ''), 'the file is kept for inspection');
+    const after = await lastSuccess();
+    assert.equal(after.success, before.success, 'a failed drill is not a successful backup');
+    assert.equal(after.failure, Date.parse(newest?.created_at ?? '') / 1000);
+    assert.deepEqual(
+      (await readdir(dir)).filter((n) => !/\.(rdb|json)$/.test(n)),
+      [],
+      'no scratch folder left by the failed drill',
+    );
   });
 });

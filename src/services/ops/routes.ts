@@ -4,7 +4,14 @@ import { appError } from '../../lib/errors/index.ts';
 import { errorResponses } from '../../lib/http/index.ts';
 import { MULTI_LINE_TEXT, SINGLE_LINE_TEXT } from '../../lib/http/schemas.ts';
 import { listBackups, takeBackup } from '../../ops/backup/index.ts';
-import { type IncidentStore, parseWebhook, renderIncidentReport, type WebhookPayload } from '../../ops/incidents/index.ts';
+import {
+  type IncidentStore,
+  parseWebhook,
+  renderIncidentReport,
+  WEBHOOK_BODY_SCHEMA,
+  type WebhookPayload,
+} from '../../ops/incidents/index.ts';
+import { WINDOW_PATTERN } from '../../ops/kpi/prometheus.ts';
 import { buildScorecard } from '../../ops/kpi/scorecard.ts';
 import type { MaintenanceStore } from '../../ops/maintenance/index.ts';
 import type { PrometheusClient } from '../../ops/prometheus/index.ts';
@@ -50,15 +57,16 @@ export async function opsRoutes(app: FastifyInstance, options: OpsRouteOptions):
     {
       onRequest: requireWebhook,
       bodyLimit: 1_048_576,
+      // A body that is not Alertmanager's is ALERT_PAYLOAD_INVALID, whatever part of the schema it fails.
+      attachValidation: true,
       schema: {
         tags,
         summary: "Alertmanager's webhook: firing alerts open or join incidents, resolved ones close them",
+        description:
+          "Alertmanager's webhook payload, version 4, as it always sends it; anything else is a 400 and opens nothing. " +
+          'An alert whose `service` label is not a safe name is filed under `unknown`, the label kept escaped.',
         security,
-        body: {
-          type: 'object',
-          properties: { version: { type: 'string' }, status: { type: 'string' }, alerts: { type: 'array', maxItems: 1000 } },
-          required: ['alerts'],
-        },
+        body: WEBHOOK_BODY_SCHEMA,
         response: {
           200: {
             type: 'object',
@@ -69,12 +77,17 @@ export async function opsRoutes(app: FastifyInstance, options: OpsRouteOptions):
       },
     },
     async (request) => {
+      if (request.validationError !== undefined) {
+        request.log.warn({ problem: request.validationError.message }, 'alertmanager webhook refused');
+        throw appError('ALERT_PAYLOAD_INVALID', { cause: request.validationError });
+      }
       const touched = new Set<string>();
+      // The parser checks the body again (and the calendar): it is the one parser, whoever calls it.
       const alerts = parseWebhook(request.body);
-      for (const { alert, service, title } of alerts) {
+      for (const { alert, service, title, serviceLabel } of alerts) {
         // `haddock alert test` proves the notification chain; it is not an incident.
         if (alert.labels.test === 'true') continue;
-        const incident = await incidents.recordAlert(alert, service, title);
+        const incident = await incidents.recordAlert(alert, service, title, serviceLabel);
         if (incident !== null) touched.add(incident.id);
       }
       request.log.info({ received: alerts.length, incidents: [...touched] }, 'alertmanager webhook');
@@ -176,22 +189,30 @@ export async function opsRoutes(app: FastifyInstance, options: OpsRouteOptions):
     '/ops/kpi',
     {
       onRequest: auth.requireAdmin,
+      // Any bad window, whatever rule it breaks (pattern here, zero in parseWindow), is the one WINDOW_INVALID.
+      attachValidation: true,
       schema: {
         tags,
         summary: "The spec's KPIs measured over a window, with target and status",
         security,
-        querystring: { type: 'object', properties: { since: { type: 'string', pattern: '^\\d{1,4}[mhd]$' } } },
+        querystring: {
+          type: 'object',
+          properties: { since: { type: 'string', pattern: WINDOW_PATTERN, description: '1 to 9999 m, h or d; default 24h' } },
+        },
+        response: errorResponses(400, 401, 403, 503),
       },
     },
-    async (request) =>
-      buildScorecard({
+    async (request) => {
+      if (request.validationError !== undefined) throw appError('WINDOW_INVALID', { cause: request.validationError });
+      return buildScorecard({
         window: request.query.since ?? '24h',
         now: new Date(),
         prometheus,
         incidents: await incidents.list(),
         backups: await listBackups(config.ops),
         maintenance: await maintenance.list(),
-      }),
+      });
+    },
   );
 
   app.get(
