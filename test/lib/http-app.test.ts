@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { connect } from 'node:net';
-import type { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { ConfigError, type Env, EnvReader, type HttpConfig, type LogConfig, readHttpConfig } from '../../src/lib/config/index.ts';
@@ -241,30 +240,6 @@ describe('createHttpApp', { timeout: 30_000 }, () => {
 
     const none = await app(t, { docs: false });
     assert.equal((await none.inject({ url: '/apidocs/json' })).statusCode, 404);
-  });
-
-  test('rawBody: any content type is accepted and handed on unread, as the request stream', async (t) => {
-    const built = await createHttpApp({
-      service: 'test',
-      config: { ...LOG, ...httpConfig() },
-      logger: false,
-      rawBody: true,
-      docs: false,
-    });
-    built.put('/relay', async (request) => {
-      const body = request.body as Readable;
-      let bytes = 0;
-      for await (const chunk of body) bytes += (chunk as Buffer).length;
-      return { bytes, type: request.headers['content-type'] };
-    });
-    t.after(() => built.close());
-    const response = await built.inject({
-      method: 'PUT',
-      url: '/relay',
-      payload: Buffer.alloc(2 * 1024 * 1024, 'z'),
-      headers: { 'content-type': 'application/octet-stream' },
-    });
-    assert.deepEqual(response.json(), { bytes: 2 * 1024 * 1024, type: 'application/octet-stream' });
   });
 
   test('closing does not wait for a client connection on which no request ever started', async (t) => {

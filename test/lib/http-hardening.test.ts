@@ -81,6 +81,7 @@ const MESSAGES = {
   expectation: 'En-tête Expect non pris en charge (seul 100-continue est accepté)',
   mediaType: 'Type de contenu non supporté (application/json attendu)',
   json: 'Corps JSON invalide',
+  tooLarge: 'Corps de requête trop volumineux',
   quoteId: 'Identifiant de citation invalide',
   unicode: 'Texte invalide : UTF-8 mal formé ou caractère Unicode incomplet',
 } as const;
@@ -193,6 +194,26 @@ describe('protocol and parse errors on a service listener', { timeout: 60_000 },
       }
       assertContractError(answer, status, message, what, path);
     }
+  });
+
+  test('Expect: 100-continue over the body limit → 413 at once, never 100 Continue; within it → 100, then the answer', async () => {
+    const ask = async (length: number) => {
+      const socket = connect(quotesPort, '127.0.0.1');
+      socket.on('error', () => {});
+      const chunks: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+      // Headers only: a client that waits for 100 Continue sends nothing more until invited.
+      socket.write(`POST /quotes HTTP/1.1\r\n${H}${ADMIN_H}${JSON_CT}Expect: 100-continue\r\nContent-Length: ${length}\r\n\r\n`);
+      const timer = setTimeout(() => socket.destroy(), 1_500);
+      await once(socket, 'close');
+      clearTimeout(timer);
+      return Buffer.concat(chunks).toString('latin1');
+    };
+    const over = await ask(10_000_000);
+    assert.doesNotMatch(over, /^HTTP\/1\.1 100/, over);
+    assertContractError(firstFinalAnswer(Buffer.from(over, 'latin1'), false), 413, MESSAGES.tooLarge, 'over the limit');
+    const within = await ask(20);
+    assert.match(within, /^HTTP\/1\.1 100 Continue\r\n\r\n/, within);
   });
 
   test('a body on GET is ignored, and bad escapes in a search keyword are searched for, never a crash', async () => {

@@ -106,11 +106,6 @@ export interface HttpAppOptions {
   readonly bodyLimitBytes?: number;
   /** Believe X-Forwarded-* from the peer (only behind another trusted proxy). Default false. */
   readonly trustProxy?: boolean;
-  /**
-   * Hand bodies on unparsed (a reverse proxy): any content type is accepted and `request.body` is the
-   * request stream itself, never read nor limited here.
-   */
-  readonly rawBody?: boolean;
   /** Names a request in its log line (`route`) and its metrics (`endpoint`). Default: the route template. */
   readonly routeOf?: RouteOf;
   /** The app's metrics registry: its HTTP series and, by default, `GET /metrics`. */
@@ -290,6 +285,21 @@ function answerExpectation(request: IncomingMessage, response: ServerResponse): 
   response.end(body);
 }
 
+/** Fastify's own body limit, when an app sets none. */
+const DEFAULT_BODY_LIMIT = 1_048_576;
+
+/**
+ * Node answers `100 Continue` to every `Expect: 100-continue` unless the server listens for it: here a declared
+ * length within the body limit is invited, one beyond is not, and Fastify's body reader answers it 413 at once
+ * (before a byte of the body is read) and the connection is closed.
+ */
+function inviteBodiesWithinLimit(server: FastifyInstance['server'], limitBytes: number): void {
+  server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {
+    if (!(Number(request.headers['content-length']) > limitBytes)) response.writeContinue();
+    server.emit('request', request, response);
+  });
+}
+
 /**
  * Builds every HTTP listener of the platform (the services, the gateway and
  * its metrics listener, the alert sink) the same way: a pino JSON logger
@@ -343,16 +353,12 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
     ajv: { customOptions: { strict: false } },
   });
   app.setValidatorCompiler(validatorCompiler);
-  if (options.rawBody === true) {
-    // Relayed untouched: whoever reads `request.body` (an upstream service) parses and limits it.
-    app.removeAllContentTypeParsers();
-    app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
-  } else {
-    // Fastify parses text/plain by default; the API takes JSON only, so it must answer 415.
-    app.removeContentTypeParser(['text/plain', 'application/json']);
-    app.addContentTypeParser('application/json', { parseAs: 'buffer' }, parseJson);
-  }
+  // Fastify parses text/plain by default; the API takes JSON only, so it must answer 415. (An app that takes
+  // other bodies, the gateway, replaces the parsers after this.)
+  app.removeContentTypeParser(['text/plain', 'application/json']);
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, parseJson);
   app.server.on('checkExpectation', answerExpectation);
+  inviteBodiesWithinLimit(app.server, app.initialConfig.bodyLimit ?? DEFAULT_BODY_LIMIT);
 
   closeUnusedConnectionsOnClose(app);
   if (owned !== undefined) app.addHook('onClose', async () => owned.close());

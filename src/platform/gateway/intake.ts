@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ERRORS, errorBody } from '../../lib/errors/index.ts';
@@ -15,19 +15,12 @@ function keepBytes(_request: FastifyRequest, body: Buffer, done: (err: null, bod
  * for a client's fault). Fastify's reader does the counting: a declared Content-Length over the limit is
  * refused before a byte is read, a chunked body as soon as it grows past it, a length that does not match
  * the bytes sent is a 400; after such an error the connection is closed (the rest of the body is unread).
- *
- * Node answers `100 Continue` to every `Expect: 100-continue` unless the server listens for it: here a
- * declared length within the limit is invited, one beyond is not, and its 413 follows at once. Another
- * `Expect` is the app factory's 417.
+ * `Expect: 100-continue` is the app factory's: a declared length within the limit is invited, one beyond is
+ * refused 413 without it; another `Expect` is a 417.
  */
 export function acceptBodiesWithinLimit(app: FastifyInstance, limitBytes: number): void {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: limitBytes }, keepBytes);
-  const server = app.server;
-  server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {
-    if (!(Number(request.headers['content-length']) > limitBytes)) response.writeContinue();
-    server.emit('request', request, response);
-  });
 }
 
 const CONNECT_REFUSED = (() => {
