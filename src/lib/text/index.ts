@@ -38,6 +38,9 @@ export const SINGLE_LINE_TEXT_PATTERN = `^[^${FORBIDDEN}]*$`;
  */
 export const MULTI_LINE_TEXT_PATTERN = `^(?:[^${FORBIDDEN_IN_BLOCK}]|\\r?\\n)*$`;
 
+/** Every character of the forbidden set, to replace or escape in text that must be shown whatever it holds. */
+export const FORBIDDEN_TEXT_CHARACTERS = new RegExp(`[${FORBIDDEN}]`, 'gu');
+
 const SINGLE_LINE = new RegExp(SINGLE_LINE_TEXT_PATTERN, 'u');
 const MULTI_LINE = new RegExp(MULTI_LINE_TEXT_PATTERN, 'u');
 

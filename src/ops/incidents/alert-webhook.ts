@@ -1,5 +1,6 @@
 import { type WebhookPayload, webhookProblem, webhookSchema, ZERO_TIME } from '../../lib/alertmanager/index.ts';
 import { appError } from '../../lib/errors/index.ts';
+import { FORBIDDEN_TEXT_CHARACTERS } from '../../lib/text/index.ts';
 import type { IncidentAlert } from './model.ts';
 import { normalizeSeverity } from './model.ts';
 
@@ -28,22 +29,21 @@ export interface ParsedAlert {
   readonly serviceLabel?: string;
 }
 
-/** Control characters (C0, C1) and the bidirectional overrides and isolates: never shown as they are. */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
-const UNSAFE_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
-
 /**
  * A label value as printable text: at most 200 characters, JSON-quoted, and
  * the control and bidirectional characters JSON leaves as they are escaped too.
  */
 export function escapeLabel(value: string): string {
   const short = [...value].slice(0, 200).join('');
-  return JSON.stringify(short).replace(UNSAFE_CHARS, (c) => `\\u${(c.codePointAt(0) ?? 0).toString(16).padStart(4, '0')}`);
+  return JSON.stringify(short).replace(
+    FORBIDDEN_TEXT_CHARACTERS,
+    (c) => `\\u${(c.codePointAt(0) ?? 0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 /** An incident title from an alert: one line, no control or direction characters, 200 characters at most. */
 function titleOf(text: string): string {
-  const clean = text.replace(UNSAFE_CHARS, ' ').replace(/\s+/g, ' ').trim();
+  const clean = text.replace(FORBIDDEN_TEXT_CHARACTERS, ' ').replace(/\s+/g, ' ').trim();
   return [...clean].slice(0, 200).join('') || 'Alert';
 }
 
