@@ -47,6 +47,8 @@ const COMMON_SERIES: Record<string, string> = {
   haddock_redis_up: 'gauge',
   haddock_redis_memory_used_bytes: 'gauge',
   haddock_redis_maxmemory_bytes: 'gauge',
+  haddock_redis_memory_full: 'gauge',
+  haddock_redis_write_refusals_total: 'counter',
   haddock_seed_done: 'gauge',
   haddock_seed_failures_total: 'counter',
   haddock_process_memory_limit_bytes: 'gauge',
