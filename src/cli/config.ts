@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { type Env, EnvReader, readRedisConfig, readRedisKeyPrefix } from '../lib/config/index.ts';
 import { type OpsConfig, REPO_ROOT, readOpsConfig } from '../ops/config.ts';
 
@@ -10,7 +10,10 @@ export interface CliConfig {
   readonly serviceUrls: ServiceUrls;
   readonly prometheusUrl: string;
   readonly alertmanagerUrl: string;
+  /** LOG_DIR, else the local runner's `$HADDOCK_VAR_DIR/log` (by default `<repo>/var/log`). */
   readonly logDir: string;
+  /** Whether LOG_DIR named `logDir`: a named directory that is missing is a failure, a missing default is not. */
+  readonly logDirConfigured: boolean;
   /** Rotated log files older than this are deleted by `haddock clean` (the spec: 30 days). */
   readonly logRetentionDays: number;
   /** Resolved incidents older than this are deleted by `haddock clean`. */
@@ -47,10 +50,35 @@ export function loadServiceUrls(env: Env): ServiceUrls {
   return urls;
 }
 
+/** Where the logs are: LOG_DIR, else the local runner's `$HADDOCK_VAR_DIR/log` (by default `<repo>/var/log`). */
+export interface LogDirSetting {
+  readonly path: string;
+  /** True when LOG_DIR named it; false for the local runner's default, which an image-based platform does not have. */
+  readonly configured: boolean;
+}
+
+/**
+ * LOG_DIR, else `$HADDOCK_VAR_DIR/log` (where `npm start` writes), else `<repo>/var/log`; relative paths are the
+ * caller's working directory's, as the runner resolves them.
+ */
+export function readLogDir(reader: EnvReader): LogDirSetting {
+  const configured = reader.raw('LOG_DIR');
+  if (configured !== undefined) return { path: resolve(configured), configured: true };
+  return { path: resolve(reader.string('HADDOCK_VAR_DIR', join(REPO_ROOT, 'var')), 'log'), configured: false };
+}
+
+/** Only the log directory (`haddock logs` reads nothing else). */
+export function loadLogDir(env: Env): LogDirSetting {
+  const reader = new EnvReader(env);
+  const setting = readLogDir(reader);
+  reader.done();
+  return setting;
+}
+
 /** Reads every variable the CLI uses with one reader, and reports every problem at once. */
 export function loadCliConfig(env: Env): CliConfig {
   const reader = new EnvReader(env);
-  const varDir = reader.string('HADDOCK_VAR_DIR', join(REPO_ROOT, 'var'));
+  const logDir = readLogDir(reader);
   const gatewayPort = reader.port('GATEWAY_PORT', 8000);
   const prometheusPort = reader.port('PROMETHEUS_PORT', 9090);
   const alertmanagerPort = reader.port('ALERTMANAGER_PORT', 9093);
@@ -63,7 +91,8 @@ export function loadCliConfig(env: Env): CliConfig {
     serviceUrls: readServiceUrls(reader),
     prometheusUrl: reader.url('PROMETHEUS_URL', `http://127.0.0.1:${prometheusPort}`, ['http:', 'https:']),
     alertmanagerUrl: reader.url('ALERTMANAGER_URL', `http://127.0.0.1:${alertmanagerPort}`, ['http:', 'https:']),
-    logDir: reader.string('LOG_DIR', join(varDir, 'log')),
+    logDir: logDir.path,
+    logDirConfigured: logDir.configured,
     logRetentionDays: reader.int('LOG_RETENTION_DAYS', 30, 1, 3_650),
     incidentRetentionDays: reader.int('INCIDENT_RETENTION_DAYS', 365, 1, 36_500),
     repoRoot: REPO_ROOT,

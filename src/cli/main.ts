@@ -1,7 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError } from '../lib/config/index.ts';
 import { AppError, appError, type ErrorCode } from '../lib/errors/index.ts';
@@ -20,9 +19,9 @@ import {
   showIncident,
 } from './commands/incident.ts';
 import { kpiCommand } from './commands/kpi.ts';
-import { type LogsFlags, logsOptions } from './commands/logs.ts';
+import { type LogsFlags, logDirectory, logsOptions } from './commands/logs.ts';
 import { alertTest, maintenanceEnd, maintenanceList, maintenanceStart } from './commands/maintenance.ts';
-import { type CliConfig, loadCliConfig, loadServiceUrls } from './config.ts';
+import { type CliConfig, loadCliConfig, loadLogDir, loadServiceUrls } from './config.ts';
 import { printHealth, printLogEntry, setColour } from './print.ts';
 import {
   printBackup,
@@ -39,12 +38,6 @@ import {
   scorecardMarkdown,
 } from './print-ops.ts';
 import { startProgress } from './progress.ts';
-
-/** Where `npm start` writes the logs: `$HADDOCK_VAR_DIR/log`, else `<repo>/var/log`. */
-const DEFAULT_LOG_DIR =
-  process.env.HADDOCK_VAR_DIR !== undefined && process.env.HADDOCK_VAR_DIR.trim() !== ''
-    ? resolve(process.env.HADDOCK_VAR_DIR, 'log')
-    : fileURLToPath(new URL('../../var/log', import.meta.url));
 
 // Colour only for a person at a terminal (https://no-color.org).
 setColour(process.stdout.isTTY === true && process.env.NO_COLOR === undefined);
@@ -127,8 +120,10 @@ interface LogsCommandFlags extends LogsFlags {
 
 program
   .command('logs')
-  .description("Read the platform's JSON logs (var/log/*.log, rotated files included), filtered, oldest first")
-  .option('--dir <dir>', 'log directory', DEFAULT_LOG_DIR)
+  .description(
+    "Read the platform's JSON log files (LOG_DIR, else var/log of `npm start`; rotated files included), filtered, oldest first",
+  )
+  .option('--dir <dir>', 'log directory (default: LOG_DIR, else $HADDOCK_VAR_DIR/log, else <repo>/var/log)')
   .option('--service <names>', 'only these services, comma-separated (users,quotes,search,gateway…)')
   .option('--level <level>', 'this level and above: DEBUG, INFO, WARNING, ERROR, CRITICAL')
   .option('--since <when>', 'a duration back from now (30s, 10m, 1h, 2d) or an ISO date')
@@ -150,7 +145,11 @@ program
     ].join('\n'),
   )
   .action(async (flags: LogsCommandFlags) => {
-    const options = logsOptions(flags);
+    // The flags first (a bad --level is exit 2 wherever the logs are), then the directory, or where to look instead.
+    const options = {
+      ...logsOptions({ ...flags, dir: flags.dir ?? '.' }),
+      dir: await logDirectory(flags.dir, () => loadLogDir(process.env)),
+    };
     const format = flags.json ? (entry: LogEntry) => entry.raw : printLogEntry;
     const write = (entry: LogEntry) => process.stdout.write(`${format(entry)}\n`);
     // `haddock logs | head` closes the pipe early: that is the reader being done, not an error.

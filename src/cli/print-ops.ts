@@ -151,14 +151,16 @@ export function scorecardMarkdown(card: Scorecard): string {
 }
 
 function checkStatus(status: CheckItem['status']): string {
-  return { pass: green('pass'), warn: yellow('warn'), fail: red('FAIL') }[status];
+  return { pass: green('pass'), warn: yellow('warn'), fail: red('FAIL'), skip: grey('skip') }[status];
 }
 
 export function printCheck(report: CheckReport): string {
+  const { pass, warn, fail, skip } = report.counts;
+  const counts = `${pass} passed, ${warn} warning(s), ${fail} failed${skip > 0 ? `, ${skip} skipped (not applicable here)` : ''}`;
   return [
     table([['CHECK', 'STATUS', 'DETAIL'], ...report.items.map((i) => [i.name, checkStatus(i.status), i.detail])]),
     '',
-    report.ok ? green('maintenance check passed') : red('maintenance check FAILED'),
+    report.ok ? green(`maintenance check passed: ${counts}`) : red(`maintenance check FAILED: ${counts}`),
   ].join('\n');
 }
 
@@ -171,7 +173,9 @@ export function printClean(report: CleanReport): string {
   return [
     ...section('backup(s)', report.backups_removed),
     ...(report.backup_protected ? [`  (kept the last verified-good backup ${report.backup_protected})`] : []),
-    ...section('rotated log file(s)', report.log_files_removed),
+    ...(report.log_retention_skipped === undefined
+      ? section('rotated log file(s)', report.log_files_removed)
+      : [`log retention skipped: ${report.log_retention_skipped}`]),
     ...section('resolved incident(s)', report.incidents_removed),
   ].join('\n');
 }

@@ -5,7 +5,17 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadServiceUrls } from '../../src/cli/config.ts';
 import { freePorts } from '../../src/lib/net/index.ts';
-import { checkDisk, checkGateway, checkLogs, checkServices, diskItem, type Filesystem } from '../../src/ops/check/index.ts';
+import {
+  type CheckItem,
+  checkAudit,
+  checkDisk,
+  checkGateway,
+  checkLogs,
+  checkServices,
+  countStatuses,
+  diskItem,
+  type Filesystem,
+} from '../../src/ops/check/index.ts';
 import { checkHealth } from '../../src/ops/health/index.ts';
 
 const GIB = 1_073_741_824;
@@ -79,22 +89,67 @@ describe('haddock check: the log item where the services log to stdout', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  test('no log directory (Kubernetes) → pass, saying logs go to stdout; nothing is read', async () => {
+  test('no LOG_DIR and no default log directory (an image, logs on stdout) → skip, not applicable; nothing is read', async () => {
     let counted = false;
-    const item = await checkLogs(join(dir, 'absent'), async () => {
-      counted = true;
-      return {};
-    });
-    assert.equal(item.status, 'pass');
-    assert.match(item.detail, /no log directory at .*absent: the services log to stdout/);
+    const item = await checkLogs(
+      join(dir, 'absent'),
+      async () => {
+        counted = true;
+        return {};
+      },
+      { configured: false },
+    );
+    assert.equal(item.status, 'skip');
+    assert.match(item.detail, /^not applicable: services log to stdout \(no LOG_DIR\)/);
+    assert.match(item.detail, /docker compose logs/);
+    assert.equal(counted, false);
+  });
+
+  test('LOG_DIR set to a missing directory → fail, naming it; nothing is read', async () => {
+    let counted = false;
+    const item = await checkLogs(
+      join(dir, 'absent'),
+      async () => {
+        counted = true;
+        return {};
+      },
+      { configured: true },
+    );
+    assert.equal(item.status, 'fail');
+    assert.match(item.detail, /LOG_DIR is .*absent, which is not a directory/);
     assert.equal(counted, false);
   });
 
   test('a log directory with error lines → warn with the counts', async () => {
-    const item = await checkLogs(dir, async () => ({ quotes: 2, users: 0 }));
+    const item = await checkLogs(dir, async () => ({ quotes: 2, users: 0 }), { configured: false });
     assert.equal(item.status, 'warn');
     assert.equal(item.data?.quotes, 2);
     assert.match(item.detail, /quotes 2/);
+  });
+});
+
+describe('haddock check: items that do not apply where it runs are skipped, never passed', () => {
+  test('npm audit where there is no package-lock.json (an image) → skip with the reason; npm is not run', async () => {
+    const empty = await mkdtemp(join(tmpdir(), 'haddock-check-audit-'));
+    try {
+      const started = Date.now();
+      const item = await checkAudit(empty);
+      assert.equal(item.status, 'skip');
+      assert.match(item.detail, /^not applicable: no package-lock\.json at /);
+      assert.ok(Date.now() - started < 1_000, 'answered without running npm');
+    } finally {
+      await rm(empty, { recursive: true, force: true });
+    }
+  });
+
+  test('countStatuses counts skipped items apart from passed ones', () => {
+    const item = (status: CheckItem['status']): CheckItem => ({ name: status, status, detail: '' });
+    assert.deepEqual(countStatuses([item('pass'), item('skip'), item('skip'), item('warn')]), {
+      pass: 1,
+      warn: 1,
+      fail: 0,
+      skip: 2,
+    });
   });
 });
 

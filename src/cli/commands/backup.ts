@@ -1,3 +1,5 @@
+import { constants } from 'node:fs';
+import { access, mkdir } from 'node:fs/promises';
 import { AppError, appError } from '../../lib/errors/index.ts';
 import {
   type BackupManifest,
@@ -29,6 +31,25 @@ async function requireRedis(config: CliConfig): Promise<void> {
 }
 
 /**
+ * BACKUP_DIR made if missing and writable, or FILE_NOT_WRITABLE (exit 1) naming it: the backup tools write nowhere
+ * else (their drills' scratch folders included), so without a checkout (a read-only image, no `var/`) BACKUP_DIR
+ * must name a writable volume.
+ */
+export async function requireBackupDir(config: CliConfig): Promise<void> {
+  const dir = config.ops.backupDir;
+  try {
+    await mkdir(dir, { recursive: true });
+    await access(dir, constants.W_OK);
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw appError('FILE_NOT_WRITABLE', {
+      detail: `the backup folder ${dir} is not writable (${reason}): set BACKUP_DIR to a writable folder (a mounted volume in a container)`,
+      cause: err,
+    });
+  }
+}
+
+/**
  * `haddock backup`: a snapshot, then (unless told not to) its restore drill, both under the backup lock
  * (BACKUP_IN_PROGRESS, exit 1, while another backup, restore or prune runs anywhere on this Redis).
  */
@@ -37,6 +58,7 @@ export async function backupCommand(
   options: { verify: boolean; onProgress?: Progress },
 ): Promise<BackupManifest> {
   await requireRedis(config);
+  await requireBackupDir(config);
   return takeBackup(config.ops, { kind: 'manual', onProgress: options.onProgress, verify: options.verify });
 }
 
@@ -46,6 +68,7 @@ export async function backupCommand(
  */
 export async function verifyCommand(config: CliConfig, id: string | undefined, onProgress?: Progress): Promise<BackupManifest> {
   await findBackup(config.ops, id).catch(notFound);
+  await requireBackupDir(config);
   return verifyBackup(config.ops, id, onProgress);
 }
 
@@ -54,6 +77,7 @@ export async function listCommand(config: CliConfig): Promise<BackupManifest[]> 
 }
 
 export async function pruneCommand(config: CliConfig, dryRun: boolean): Promise<PrunePlan> {
+  if (!dryRun) await requireBackupDir(config);
   return pruneBackups(config.ops, { dryRun });
 }
 
@@ -70,6 +94,7 @@ export async function restoreCommand(
 ): Promise<RestoreReport> {
   const manifest = await findBackup(config.ops, id).catch(notFound);
   await requireRedis(config);
+  await requireBackupDir(config);
   if (!options.yes) {
     const ok = await options.confirm(
       `Restore ${manifest.id} (${manifest.created_at}, ${manifest.keys.total} keys) into ${manifest.source}? The current state is saved first.`,

@@ -1,14 +1,27 @@
 import { execFile } from 'node:child_process';
 import { stat, statfs } from 'node:fs/promises';
 import { freemem, totalmem } from 'node:os';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { RedisConfig } from '../../lib/config/index.ts';
 import { createToolRedis } from '../../lib/redis/index.ts';
 import type { BackupManifest } from '../backup/index.ts';
 import { checkHealth, gatewayHealthUrl, HEALTH_SERVICES, type HealthOptions, probeHealth } from '../health/index.ts';
 import { backupKpis } from '../kpi/index.ts';
 
-export type CheckStatus = 'pass' | 'warn' | 'fail';
+/**
+ * `skip`: the item does not apply where the check runs (no log directory where the services log to stdout, no
+ * lockfile to audit in an image); it says why, is neither a pass nor a failure, and never fails the check.
+ */
+export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip';
+
+export const CHECK_STATUSES: readonly CheckStatus[] = ['pass', 'warn', 'fail', 'skip'];
+
+/** How many items ended in each status; a skipped item is counted apart, never as a pass. */
+export function countStatuses(items: readonly CheckItem[]): Record<CheckStatus, number> {
+  const counts: Record<CheckStatus, number> = { pass: 0, warn: 0, fail: 0, skip: 0 };
+  for (const item of items) counts[item.status] += 1;
+  return counts;
+}
 
 /** One line of the spec's maintenance checklist (6.3.1.2), as measured. */
 export interface CheckItem {
@@ -160,21 +173,40 @@ export async function checkMemory(): Promise<CheckItem> {
   };
 }
 
-/**
- * The log item where the services log to stdout (as on Kubernetes, where the log collector holds the lines): no log
- * directory is how that platform runs, not a failure; otherwise the ERROR and CRITICAL lines `count` finds.
- */
-export async function checkLogs(logDir: string, count: () => Promise<Readonly<Record<string, number>>>): Promise<CheckItem> {
-  const isDirectory = await stat(logDir).then(
+/** Whether `path` is an existing directory. */
+export async function isDirectory(path: string): Promise<boolean> {
+  return stat(path).then(
     (s) => s.isDirectory(),
     () => false,
   );
-  if (!isDirectory) {
-    return {
-      name: 'error lines in logs (24 h)',
-      status: 'pass',
-      detail: `no log directory at ${logDir}: the services log to stdout, read their lines where it is collected`,
-    };
+}
+
+export const LOG_ITEM = 'error lines in logs (24 h)';
+
+/**
+ * The log item. Without a log directory it depends on who named it: the default one (no LOG_DIR) missing is how an
+ * image-based platform runs, its services logging to stdout where `docker compose logs`, `kubectl logs` or the log
+ * collector read them: `skip`, not applicable, nothing read. A LOG_DIR set but missing is a failure: someone said the
+ * logs are there. Otherwise the ERROR and CRITICAL lines `count` finds.
+ */
+export async function checkLogs(
+  logDir: string,
+  count: () => Promise<Readonly<Record<string, number>>>,
+  options: { readonly configured: boolean },
+): Promise<CheckItem> {
+  if (!(await isDirectory(logDir))) {
+    return options.configured
+      ? {
+          name: LOG_ITEM,
+          status: 'fail',
+          detail: `LOG_DIR is ${logDir}, which is not a directory: fix LOG_DIR, or unset it where the services log to stdout`,
+        }
+      : {
+          name: LOG_ITEM,
+          status: 'skip',
+          detail: 'not applicable: services log to stdout (no LOG_DIR); read them with `docker compose logs` or `kubectl logs`',
+          data: { log_dir: logDir },
+        };
   }
   return checkLogErrors(await count());
 }
@@ -189,7 +221,7 @@ export function checkLogErrors(errorLines: Readonly<Record<string, number>>): Ch
           .filter(([, n]) => n > 0)
           .map(([s, n]) => `${s} ${n}`)
           .join(', ')}`;
-  return { name: 'error lines in logs (24 h)', status: total === 0 ? 'pass' : 'warn', detail, data: errorLines };
+  return { name: LOG_ITEM, status: total === 0 ? 'pass' : 'warn', detail, data: errorLines };
 }
 
 export function checkBackups(backups: readonly BackupManifest[], now: Date): CheckItem[] {
@@ -200,8 +232,26 @@ export function checkBackups(backups: readonly BackupManifest[], now: Date): Che
   }));
 }
 
-/** `npm audit` of the production dependencies (needs the npm registry; bounded in time). */
-export function checkAudit(cwd: string, timeoutMs = 60_000): Promise<CheckItem> {
+export const AUDIT_ITEM = 'dependency vulnerabilities (npm audit, production)';
+
+/**
+ * `npm audit` of the production dependencies (needs the npm registry; bounded in time). Where `cwd` holds no
+ * package-lock.json (an image, which carries package.json and node_modules only) there is nothing npm can audit:
+ * `skip`, saying where the dependencies are audited instead.
+ */
+export async function checkAudit(cwd: string, timeoutMs = 60_000): Promise<CheckItem> {
+  const lockfile = await stat(join(cwd, 'package-lock.json')).catch(() => undefined);
+  if (lockfile?.isFile() !== true) {
+    return {
+      name: AUDIT_ITEM,
+      status: 'skip',
+      detail: `not applicable: no package-lock.json at ${cwd} (no checkout); audit the lockfile in CI and scan the image`,
+    };
+  }
+  return npmAudit(cwd, timeoutMs);
+}
+
+function npmAudit(cwd: string, timeoutMs: number): Promise<CheckItem> {
   return new Promise((resolve) => {
     execFile('npm', ['audit', '--omit=dev', '--json'], { cwd, timeout: timeoutMs, maxBuffer: 16 * 1_048_576 }, (err, stdout) => {
       try {
@@ -214,7 +264,7 @@ export function checkAudit(cwd: string, timeoutMs = 60_000): Promise<CheckItem> 
         const serious = (counts.high ?? 0) + (counts.critical ?? 0);
         const all = counts.total ?? Object.values(counts).reduce((a, b) => a + b, 0);
         resolve({
-          name: 'dependency vulnerabilities (npm audit, production)',
+          name: AUDIT_ITEM,
           status: serious > 0 ? 'fail' : all > 0 ? 'warn' : 'pass',
           detail:
             all === 0
@@ -227,7 +277,7 @@ export function checkAudit(cwd: string, timeoutMs = 60_000): Promise<CheckItem> 
         });
       } catch (parseError) {
         resolve({
-          name: 'dependency vulnerabilities (npm audit, production)',
+          name: AUDIT_ITEM,
           status: 'warn',
           detail: `npm audit could not run: ${err?.message ?? (parseError as Error).message}`,
         });
