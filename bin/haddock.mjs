@@ -1,6 +1,15 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI from a checkout through tsx's loader.
-import { register } from 'tsx/esm/api';
+// The haddock CLI. In a checkout (src/ beside bin/) it runs the TypeScript
+// through tsx, so a stale dist/ is never what answers; in an image, where only
+// the compiled dist/ is copied (deploy/docker/image-files.json), it runs that,
+// with no tsx or TypeScript installed.
+import { existsSync } from 'node:fs';
 
-register();
-await import('../src/cli/main.ts');
+const source = new URL('../src/cli/main.ts', import.meta.url);
+if (existsSync(source)) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import(source.href);
+} else {
+  await import(new URL('../dist/cli/main.js', import.meta.url).href);
+}
