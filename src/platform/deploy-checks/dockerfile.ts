@@ -367,3 +367,46 @@ function checkCopies(
   }
   return problems;
 }
+
+/** What `.dockerignore` must keep out of the build context: local installs, output, state, secrets, history. */
+export const DOCKERIGNORE_REQUIRED = ['.git', '.env', 'node_modules', 'dist', 'var', 'test', 'bench', '**/*.log'] as const;
+
+/**
+ * Problems of a `.dockerignore`: one of {@link DOCKERIGNORE_REQUIRED} missing, or a pattern that would hide a path
+ * the images copy from the build context (the image file list) or the build stage needs (`src/`, the tsconfigs).
+ * Patterns are compared literally, as this project writes them (one path or glob per line, no `!` tricks needed).
+ */
+export function checkDockerignore(text: string, imageFiles: ImageFiles): string[] {
+  const patterns = text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
+  const excluded = patterns.filter((p) => !p.startsWith('!')).map((p) => p.replace(/^\/+|\/+$/g, ''));
+  const problems = DOCKERIGNORE_REQUIRED.filter((p) => !excluded.includes(p)).map((p) => `.dockerignore does not exclude ${p}`);
+  const needed = [
+    ...imageFiles.files.filter((f) => f.from === undefined).map((f) => f.path.replace(/\/$/, '')),
+    'src',
+    'tsconfig.json',
+    'tsconfig.build.json',
+  ];
+  for (const path of needed) {
+    const parts = path.split('/');
+    const prefixes = parts.map((_, i) => parts.slice(0, i + 1).join('/'));
+    const hiding = excluded.find((p) => prefixes.includes(p) || (p.includes('*') && globMatches(p, path)));
+    if (hiding !== undefined) problems.push(`.dockerignore pattern ${hiding} hides ${path}, which the image build copies`);
+  }
+  return problems;
+}
+
+function globMatches(pattern: string, path: string): boolean {
+  const re = pattern
+    .split('**/')
+    .map((part) =>
+      part
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '[^/]*')
+        .replace(/\?/g, '[^/]'),
+    )
+    .join('(?:.*/)?');
+  return new RegExp(`^${re}$`).test(path);
+}
