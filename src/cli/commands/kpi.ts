@@ -13,7 +13,7 @@ export async function kpiCommand(config: CliConfig, since: string, now = new Dat
   parseWindow(since);
   // Always handed over: the scorecard tells an unreachable Prometheus (with the error) from one not configured.
   const prometheus = new PrometheusClient(config.prometheusUrl, 5_000);
-  return withRedis(config.ops.redis, async (redis) =>
+  const card = await withRedis(config.ops.redis, async (redis) =>
     buildScorecard({
       window: since,
       now,
@@ -23,4 +23,13 @@ export async function kpiCommand(config: CliConfig, since: string, now = new Dat
       maintenance: await new MaintenanceStore(redis, config.ops.redisKeyPrefix).list(),
     }),
   );
+  // Prometheus down is not a failure of the command (exit 0): its rows are `unknown`, the incident and backup rows
+  // still measured; the note says which address was asked, the one thing to check from a container.
+  const asked = `PROMETHEUS_URL ${config.prometheusUrl}`;
+  const rows = card.rows.map((row) =>
+    row.source === 'prometheus' && row.status === 'unknown' && row.note !== undefined
+      ? { ...row, note: `${asked}: ${row.note}` }
+      : row,
+  );
+  return { ...card, rows };
 }
