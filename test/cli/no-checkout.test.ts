@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmod, chown, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { chmod, chown, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -235,5 +235,27 @@ describe('haddock without a checkout: the ops container’s environment, a read-
 
     assert.match(ok(clean, 'clean --dry-run').stdout, /^log retention skipped: no log directory \(no LOG_DIR\)/m);
     await assertCwdEmpty('backups list, check, kpi, incident list and clean');
+  });
+
+  test('logs reads LOG_DIR when it is set (a mounted log volume); a LOG_DIR that does not exist is named', {
+    timeout: 30_000,
+  }, async () => {
+    const logDir = await mkdtemp(join(tmpdir(), 'haddock-no-checkout-log-'));
+    try {
+      const line = { level: 'error', severity: 'ERROR', time: new Date().toISOString(), service: 'quotes', msg: 'redis down' };
+      await writeFile(join(logDir, 'quotes.log'), `${JSON.stringify(line)}\n`);
+      await chmod(logDir, 0o755);
+      await chmod(join(logDir, 'quotes.log'), 0o644);
+      const [read, missing] = await Promise.all([
+        haddock(['logs', '--json'], { LOG_DIR: logDir }),
+        haddock(['logs'], { LOG_DIR: join(logDir, 'absent') }),
+      ]);
+      assert.deepEqual(JSON.parse(ok(read, 'logs with LOG_DIR').stdout), line);
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, /^haddock: LOG_DIR is .*absent, which is not a directory: fix LOG_DIR/);
+      await assertCwdEmpty('logs');
+    } finally {
+      await rm(logDir, { recursive: true, force: true });
+    }
   });
 });

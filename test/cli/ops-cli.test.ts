@@ -450,14 +450,14 @@ describe('haddock operations commands, run as a child process against a seeded R
     assert.match(human.stdout, /maintenance check FAILED/);
   });
 
-  test('check with no log directory (logs on stdout, as on Kubernetes) → its log item passes', { timeout: 60_000 }, async () => {
+  test('check with LOG_DIR set to a missing directory → its log item fails, naming LOG_DIR', { timeout: 60_000 }, async () => {
     const run = await haddock(['check', '--json', '--no-audit'], { env: { ...env, LOG_DIR: join(varDir, 'no-such-log-dir') } });
-    const report = JSON.parse(run.stdout) as { items: CheckItem[] };
+    const report = JSON.parse(run.stdout) as { items: CheckItem[]; counts: Record<string, number> };
     const logs = report.items.find((i) => i.name === 'error lines in logs (24 h)');
-    assert.equal(logs?.status, 'pass', JSON.stringify(logs));
-    assert.match(logs?.detail ?? '', /log to stdout/);
-    assertExit(run, 1, /maintenance check failed: .*services healthy/);
-    assert.doesNotMatch(run.stderr, /error lines/, 'the log item is not among the failures');
+    assert.equal(logs?.status, 'fail', JSON.stringify(logs));
+    assert.match(logs?.detail ?? '', /LOG_DIR is .*no-such-log-dir, which is not a directory/);
+    assertExit(run, 1, /maintenance check failed: .*error lines in logs/);
+    assert.equal(report.counts.skip, 0, 'a LOG_DIR that was set is never skipped');
   });
 
   test('clean --dry-run lists and deletes nothing; clean deletes an old rotated log and keeps a fresh one', {
