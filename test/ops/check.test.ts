@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -139,6 +139,18 @@ describe('haddock check: items that do not apply where it runs are skipped, neve
       assert.ok(Date.now() - started < 1_000, 'answered without running npm');
     } finally {
       await rm(empty, { recursive: true, force: true });
+    }
+  });
+
+  test('npm audit where npm is not installed (the ops image carries node only) → skip with the reason', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'haddock-check-audit-'));
+    try {
+      await writeFile(join(dir, 'package-lock.json'), '{"lockfileVersion": 3, "packages": {}}\n');
+      const item = await checkAudit(dir, { npm: join(dir, 'no-such-npm') });
+      assert.equal(item.status, 'skip', item.detail);
+      assert.match(item.detail, /^not applicable: no .*no-such-npm to run here/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 

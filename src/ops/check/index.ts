@@ -235,11 +235,11 @@ export function checkBackups(backups: readonly BackupManifest[], now: Date): Che
 export const AUDIT_ITEM = 'dependency vulnerabilities (npm audit, production)';
 
 /**
- * `npm audit` of the production dependencies (needs the npm registry; bounded in time). Where `cwd` holds no
- * package-lock.json (an image, which carries package.json and node_modules only) there is nothing npm can audit:
- * `skip`, saying where the dependencies are audited instead.
+ * `npm audit` of the production dependencies (needs the npm registry; bounded in time). It does not apply where there
+ * is no package-lock.json at `cwd`, or no `npm` to run (the ops image carries the Node runtime alone): `skip`, saying
+ * where the dependencies are audited instead.
  */
-export async function checkAudit(cwd: string, timeoutMs = 60_000): Promise<CheckItem> {
+export async function checkAudit(cwd: string, options: { timeoutMs?: number; npm?: string } = {}): Promise<CheckItem> {
   const lockfile = await stat(join(cwd, 'package-lock.json')).catch(() => undefined);
   if (lockfile?.isFile() !== true) {
     return {
@@ -248,12 +248,20 @@ export async function checkAudit(cwd: string, timeoutMs = 60_000): Promise<Check
       detail: `not applicable: no package-lock.json at ${cwd} (no checkout); audit the lockfile in CI and scan the image`,
     };
   }
-  return npmAudit(cwd, timeoutMs);
+  return npmAudit(cwd, options.timeoutMs ?? 60_000, options.npm ?? 'npm');
 }
 
-function npmAudit(cwd: string, timeoutMs: number): Promise<CheckItem> {
+function npmAudit(cwd: string, timeoutMs: number, npm: string): Promise<CheckItem> {
   return new Promise((resolve) => {
-    execFile('npm', ['audit', '--omit=dev', '--json'], { cwd, timeout: timeoutMs, maxBuffer: 16 * 1_048_576 }, (err, stdout) => {
+    execFile(npm, ['audit', '--omit=dev', '--json'], { cwd, timeout: timeoutMs, maxBuffer: 16 * 1_048_576 }, (err, stdout) => {
+      if ((err as NodeJS.ErrnoException | null)?.code === 'ENOENT') {
+        resolve({
+          name: AUDIT_ITEM,
+          status: 'skip',
+          detail: `not applicable: no ${npm} to run here (an image with the Node runtime only); audit the lockfile in CI and scan the image`,
+        });
+        return;
+      }
       try {
         const report = JSON.parse(stdout) as {
           metadata?: { vulnerabilities?: Record<string, number> };
