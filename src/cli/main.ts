@@ -415,7 +415,9 @@ program
 
 program
   .command('check')
-  .description('The maintenance checklist, measured: services, Redis, disk, memory, error logs, backups, dependencies')
+  .description(
+    'The maintenance checklist, measured: services, Redis, disk, memory, error logs, backups, dependencies; exit 1 when an item fails (an item that does not apply here, such as the logs without LOG_DIR, is skipped, not failed)',
+  )
   .option('--no-audit', 'skip npm audit (it needs the npm registry)')
   .option('--json', 'print the report as JSON')
   .addHelpText(

@@ -20,7 +20,7 @@ export interface CleanReport {
 function noLogDirectory(config: CliConfig): string {
   return config.logDirConfigured
     ? `LOG_DIR ${config.logDir} is not a directory`
-    : `no log directory (no LOG_DIR): the services log to stdout, where Docker or the log collector keeps their lines`;
+    : 'no log directory (no LOG_DIR): the services log to stdout, where Docker or the log collector keeps their lines';
 }
 
 /**
