@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { EnvReader, RedisConfig } from '../lib/config/index.ts';
 
 /** Settings of the operations tools, shared by the CLI and the operations service. */
@@ -14,8 +15,12 @@ export interface OpsConfig {
   readonly redisServer: string;
 }
 
-/** The repository root, where `var/` lives by default. */
-export const REPO_ROOT = new URL('../..', import.meta.url).pathname;
+/**
+ * The app root, where `var/` lives by default: the repository in a checkout, `/app` in an image (dist/ mirrors
+ * src/, so dist/ops/config.js is as deep as src/ops/config.ts; test/deploy/image-layout.test.ts runs it).
+ * A file path, not a URL's pathname, so a checkout under a folder with a space still works.
+ */
+export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /**
  * Reads the operations settings with the caller's reader, so their problems
