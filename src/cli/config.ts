@@ -1,11 +1,13 @@
 import { join, resolve } from 'node:path';
 import { type Env, EnvReader, readRedisConfig, readRedisKeyPrefix } from '../lib/config/index.ts';
 import { type OpsConfig, REPO_ROOT, readOpsConfig } from '../ops/config.ts';
+import { gatewayHealthUrl } from '../ops/health/index.ts';
 
 /** What the `haddock` commands read: the same variables as the services and the runner. */
 export interface CliConfig {
   readonly ops: OpsConfig;
-  readonly gatewayUrl: string;
+  /** Where `haddock health` and `check` ask whether the gateway answers: GATEWAY_HEALTH_URL, else under HADDOCK_URL. */
+  readonly gatewayHealthUrl: string;
   /** Each service's own URL: `haddock check` asks their readiness there, never through the gateway. */
   readonly serviceUrls: ServiceUrls;
   readonly prometheusUrl: string;
@@ -75,6 +77,15 @@ export function loadLogDir(env: Env): LogDirSetting {
   return setting;
 }
 
+/**
+ * The gateway's liveness URL: GATEWAY_HEALTH_URL (where Traefik is the gateway: its ping, `http://traefik:8080/ping`),
+ * else `/gateway/health` under HADDOCK_URL (the project's gateway).
+ */
+function readGatewayHealthUrl(reader: EnvReader, gatewayPort: number): string {
+  const gateway = reader.url('HADDOCK_URL', `http://localhost:${gatewayPort}`, ['http:', 'https:']);
+  return reader.url('GATEWAY_HEALTH_URL', gatewayHealthUrl(gateway), ['http:', 'https:']);
+}
+
 /** Reads every variable the CLI uses with one reader, and reports every problem at once. */
 export function loadCliConfig(env: Env): CliConfig {
   const reader = new EnvReader(env);
@@ -87,7 +98,7 @@ export function loadCliConfig(env: Env): CliConfig {
   const redis = readRedisConfig(reader, { url: `redis://127.0.0.1:${redisPort}` });
   const config: CliConfig = {
     ops: readOpsConfig(reader, { redis, redisKeyPrefix: readRedisKeyPrefix(reader) }),
-    gatewayUrl: reader.url('HADDOCK_URL', `http://localhost:${gatewayPort}`, ['http:', 'https:']),
+    gatewayHealthUrl: readGatewayHealthUrl(reader, gatewayPort),
     serviceUrls: readServiceUrls(reader),
     prometheusUrl: reader.url('PROMETHEUS_URL', `http://127.0.0.1:${prometheusPort}`, ['http:', 'https:']),
     alertmanagerUrl: reader.url('ALERTMANAGER_URL', `http://127.0.0.1:${alertmanagerPort}`, ['http:', 'https:']),

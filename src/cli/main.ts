@@ -99,16 +99,17 @@ const program = new Command()
 program
   .command('health')
   .description("Check every service's readiness route on the service itself (USERS_URL…), and that the gateway answers")
-  .option('--url <url>', 'gateway URL', process.env.HADDOCK_URL ?? `http://localhost:${process.env.GATEWAY_PORT ?? '8000'}`)
+  .option('--url <url>', "the gateway's liveness URL (GATEWAY_HEALTH_URL, else /gateway/health under HADDOCK_URL)")
   .option('--timeout <ms>', 'per-request timeout in milliseconds', '2000')
   .option('--json', 'print JSON instead of a table')
   .addHelpText('after', '\nExamples:\n  $ haddock health\n  $ haddock health --url http://localhost:8000 --json')
-  .action(async (options: { url: string; timeout: string; json?: boolean }) => {
+  .action(async (options: { url?: string; timeout: string; json?: boolean }) => {
     const timeoutMs = Number(options.timeout);
     if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
       throw appError('USAGE_INVALID', { detail: '--timeout must be a positive integer' });
     }
-    const results = await healthCommand({ gatewayUrl: options.url, services: loadServiceUrls(process.env) }, timeoutMs);
+    const gatewayHealthUrl = options.url ?? loadCliConfig(process.env).gatewayHealthUrl;
+    const results = await healthCommand({ gatewayHealthUrl, services: loadServiceUrls(process.env) }, timeoutMs);
     process.stdout.write(`${options.json ? JSON.stringify(results, null, 2) : printHealth(results)}\n`);
     if (!results.every((r) => r.healthy)) process.exitCode = 1;
   });

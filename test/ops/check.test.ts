@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { loadServiceUrls } from '../../src/cli/config.ts';
+import { loadCliConfig, loadServiceUrls } from '../../src/cli/config.ts';
 import { freePorts } from '../../src/lib/net/index.ts';
 import {
   type CheckItem,
@@ -16,7 +16,7 @@ import {
   diskItem,
   type Filesystem,
 } from '../../src/ops/check/index.ts';
-import { checkHealth } from '../../src/ops/health/index.ts';
+import { checkHealth, gatewayHealthUrl } from '../../src/ops/health/index.ts';
 
 const GIB = 1_073_741_824;
 const fs = (holds: string[], path: string, freeGib: number, totalGib: number): Filesystem => ({
@@ -173,7 +173,11 @@ describe('haddock health and check: the services asked on their own URLs, the ga
       string,
       string,
     ];
-    const results = await checkHealth({ services: { users, quotes, search }, gatewayUrl: gateway, timeoutMs: 1_000 });
+    const results = await checkHealth({
+      services: { users, quotes, search },
+      gatewayHealthUrl: gatewayHealthUrl(gateway),
+      timeoutMs: 1_000,
+    });
     assert.deepEqual(
       results.map((r) => [r.service, r.url, r.healthy]),
       [
@@ -186,10 +190,10 @@ describe('haddock health and check: the services asked on their own URLs, the ga
     const services = await checkServices({ users, quotes, search });
     assert.equal(services.status, 'fail');
     assert.equal(services.detail, 'unhealthy: users, quotes, search');
-    const item = await checkGateway(gateway);
+    const item = await checkGateway(gatewayHealthUrl(gateway));
     assert.equal(item.name, 'gateway up');
     assert.equal(item.status, 'fail');
-    assert.match(item.detail, new RegExp(`the gateway does not answer at ${gateway}`));
+    assert.match(item.detail, new RegExp(`the gateway does not answer at ${gateway}/gateway/health`));
   });
 
   test('the CLI reads USERS_URL, QUOTES_URL and SEARCH_URL, by default the local runner’s ports', () => {
@@ -204,5 +208,18 @@ describe('haddock health and check: the services asked on their own URLs, the ga
       search: 'http://search.internal:80',
     });
     assert.throws(() => loadServiceUrls({ USERS_URL: 'ftp://x' }), /USERS_URL must use http: or https:/);
+  });
+
+  test("the gateway's liveness URL: /gateway/health under HADDOCK_URL, or GATEWAY_HEALTH_URL (Traefik's ping)", () => {
+    assert.equal(loadCliConfig({}).gatewayHealthUrl, 'http://localhost:8000/gateway/health');
+    assert.equal(
+      loadCliConfig({ HADDOCK_URL: 'http://edge.example:81/' }).gatewayHealthUrl,
+      'http://edge.example:81/gateway/health',
+    );
+    assert.equal(
+      loadCliConfig({ HADDOCK_URL: 'http://traefik', GATEWAY_HEALTH_URL: 'http://traefik:8080/ping' }).gatewayHealthUrl,
+      'http://traefik:8080/ping',
+    );
+    assert.throws(() => loadCliConfig({ GATEWAY_HEALTH_URL: 'ftp://x' }), /GATEWAY_HEALTH_URL must use http: or https:/);
   });
 });

@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Env } from '../../src/lib/config/index.ts';
 import { ERRORS, type ErrorCode } from '../../src/lib/errors/index.ts';
 import { checkGateway, checkServices } from '../../src/ops/check/index.ts';
-import { checkHealth } from '../../src/ops/health/index.ts';
+import { checkHealth, gatewayHealthUrl } from '../../src/ops/health/index.ts';
 import { buildGateway, type GatewayInstance } from '../../src/platform/gateway/app.ts';
 import { loadConfig } from '../../src/platform/gateway/config.ts';
 import { quotesApp, searchApp, usersApp } from '../helpers/apps.ts';
@@ -259,7 +259,7 @@ describe("gateway: operators' health checks and the rate limit (issue 8, defect 
     assert.equal((await fetch(`${base}/quotes/1`).then(consume)).status, 429, 'the limit still holds elsewhere');
     assert.equal((await fetch(`${base}/users/health/me`).then(consume)).status, 429, 'only the health paths are exempt');
 
-    const health = await checkHealth({ services: urls, gatewayUrl: base, timeoutMs: 2_000 });
+    const health = await checkHealth({ services: urls, gatewayHealthUrl: gatewayHealthUrl(base), timeoutMs: 2_000 });
     assert.deepEqual(
       health.map((r) => [r.service, r.healthy]),
       [
@@ -272,7 +272,7 @@ describe("gateway: operators' health checks and the rate limit (issue 8, defect 
     for (const r of health.slice(0, 3))
       assert.ok(r.url.startsWith(urls[r.service as keyof typeof urls]), `${r.service} asked directly`);
     assert.equal((await checkServices(urls)).status, 'pass');
-    const gateway = await checkGateway(base);
+    const gateway = await checkGateway(gatewayHealthUrl(base));
     assert.equal(gateway.status, 'pass', gateway.detail);
   });
 });

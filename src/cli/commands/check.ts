@@ -42,7 +42,7 @@ export async function checkCommand(
   const disk: Record<string, string> = { backups: config.ops.backupDir, ...(logsHere ? { logs: config.logDir } : {}) };
   const items = await Promise.all([
     guarded('services healthy', () => checkServices(config.serviceUrls)),
-    guarded('gateway up', () => checkGateway(config.gatewayUrl)),
+    guarded('gateway up', () => checkGateway(config.gatewayHealthUrl)),
     guarded('redis reachable', () => checkRedis(config.ops.redis)),
     guarded('disk space', () => checkDisk(disk)),
     guarded('host memory', () => checkMemory()),

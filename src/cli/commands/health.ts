@@ -7,7 +7,7 @@ export type { ServiceHealth };
  * (a line of its own); the entry prints it and sets the exit status.
  */
 export function healthCommand(
-  targets: { readonly gatewayUrl: string; readonly services: HealthOptions['services'] },
+  targets: { readonly gatewayHealthUrl: string; readonly services: HealthOptions['services'] },
   timeoutMs: number,
 ): Promise<ServiceHealth[]> {
   return checkHealth({ ...targets, timeoutMs });

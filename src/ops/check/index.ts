@@ -5,7 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { RedisConfig } from '../../lib/config/index.ts';
 import { createToolRedis } from '../../lib/redis/index.ts';
 import type { BackupManifest } from '../backup/index.ts';
-import { checkHealth, gatewayHealthUrl, HEALTH_SERVICES, type HealthOptions, probeHealth } from '../health/index.ts';
+import { checkHealth, HEALTH_SERVICES, type HealthOptions, probeHealth } from '../health/index.ts';
 import { backupKpis } from '../kpi/index.ts';
 
 /**
@@ -56,14 +56,14 @@ export async function checkServices(services: HealthOptions['services']): Promis
 }
 
 /** Whether the gateway answers its own liveness route (outside its rate limit). */
-export async function checkGateway(gatewayUrl: string): Promise<CheckItem> {
-  const result = await probeHealth('gateway', gatewayHealthUrl(gatewayUrl), 2_000);
+export async function checkGateway(healthUrl: string): Promise<CheckItem> {
+  const result = await probeHealth('gateway', healthUrl, 2_000);
   return {
     name: 'gateway up',
     status: result.healthy ? 'pass' : 'fail',
     detail: result.healthy
-      ? `the gateway answers at ${gatewayUrl}`
-      : `the gateway does not answer at ${gatewayUrl} (${result.status ?? (result.body as { error?: string }).error})`,
+      ? `the gateway answers at ${healthUrl}`
+      : `the gateway does not answer at ${healthUrl} (${result.status ?? (result.body as { error?: string }).error})`,
     data: { status: result.status, latency_ms: result.latency_ms, url: result.url },
   };
 }

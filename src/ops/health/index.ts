@@ -26,8 +26,11 @@ export interface HealthOptions {
    * gateway's rate limit, or the gateway being down, never makes a healthy service look sick.
    */
   readonly services: Readonly<Record<HealthService, string>>;
-  /** The gateway's base URL: one line of its own (does the gateway answer?). Omitted: no gateway line. */
-  readonly gatewayUrl?: string;
+  /**
+   * The gateway's liveness URL (`gatewayHealthUrl(<gateway>)`, or Traefik's ping where Traefik is the gateway): one
+   * line of its own (does the gateway answer?). Omitted: no gateway line.
+   */
+  readonly gatewayHealthUrl?: string;
   readonly timeoutMs: number;
 }
 
@@ -63,9 +66,7 @@ export async function checkHealth(options: HealthOptions): Promise<ServiceHealth
     service,
     new URL(`/${service}/health`, baseUrl(options.services[service])).toString(),
   ]);
-  if (options.gatewayUrl !== undefined) {
-    targets.push(['gateway', gatewayHealthUrl(options.gatewayUrl)]);
-  }
+  if (options.gatewayHealthUrl !== undefined) targets.push(['gateway', options.gatewayHealthUrl]);
   return Promise.all(targets.map(([service, url]) => probeHealth(service, url, options.timeoutMs)));
 }
 
