@@ -158,10 +158,10 @@ describe('deploy/compose', () => {
 
   test('an .env.example without a required variable is refused', () => {
     const files = readComposeFiles();
-    const envExample = files.envExample.replace(/^ADMIN_KEY=.*$/m, '');
+    const envExample = files.envExample.replace(/^HADDOCK_VERSION=.*$/m, '');
     const problems = checkCompose({ ...files, envExample }, code);
     assert.ok(
-      problems.some((p) => /\$\{ADMIN_KEY\} is required and not set/.test(p)),
+      problems.some((p) => /\$\{HADDOCK_VERSION\} is required and not set/.test(p)),
       problems.join('\n'),
     );
   });

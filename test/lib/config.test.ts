@@ -235,6 +235,28 @@ const adminCases: ReadonlyArray<{
   },
 ];
 
+test('parseAdminKeys reads ADMIN_KEY_FILE (a mounted Secret), trimmed, a JSON list too; both set is a problem', () => {
+  const files: Record<string, string> = {
+    '/run/secrets/admin_key': 'a-key-from-a-secret-0123\n',
+    '/run/secrets/list': '["key-one-0123456789", "key-two-0123456789"]',
+  };
+  const readFile = (path: string) => {
+    const text = files[path];
+    if (text === undefined) throw Object.assign(new Error('missing'), { code: 'ENOENT' });
+    return text;
+  };
+  const one = read({ ADMIN_KEY_FILE: '/run/secrets/admin_key' }, (r) => parseAdminKeys(r, 'production', readFile));
+  assert.deepEqual(one, { value: { keys: ['a-key-from-a-secret-0123'], isDefault: false }, problems: [] });
+  const list = read({ ADMIN_KEY_FILE: '/run/secrets/list' }, (r) => parseAdminKeys(r, 'production', readFile));
+  assert.deepEqual(list.value.keys, ['key-one-0123456789', 'key-two-0123456789']);
+  const both = read({ ADMIN_KEY: 'x'.repeat(20), ADMIN_KEY_FILE: '/run/secrets/admin_key' }, (r) =>
+    parseAdminKeys(r, 'development', readFile),
+  );
+  assert.match(both.problems.join('\n'), /ADMIN_KEY and ADMIN_KEY_FILE are both set/);
+  const missing = read({ ADMIN_KEY_FILE: '/run/secrets/nothing' }, (r) => parseAdminKeys(r, 'development', readFile));
+  assert.match(missing.problems.join('\n'), /ADMIN_KEY_FILE: cannot read \/run\/secrets\/nothing \(ENOENT\)/);
+});
+
 for (const { name, env, nodeEnv, keys, isDefault, problem } of adminCases) {
   test(`parseAdminKeys ${name}`, () => {
     const result = read(env, (reader) => parseAdminKeys(reader, nodeEnv));

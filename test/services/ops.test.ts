@@ -388,3 +388,22 @@ describe('backups through the operations service', () => {
     );
   });
 });
+
+test('loadConfig reads the webhook token and the admin key from mounted files (ALERT_WEBHOOK_TOKEN_FILE, ADMIN_KEY_FILE)', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'haddock-ops-secrets-'));
+  try {
+    await writeFile(join(dir, 'token'), 'a-webhook-token-from-a-file-0123\n');
+    await writeFile(join(dir, 'admin'), 'an-admin-key-from-a-file-0123\n');
+    const config = loadConfig({
+      NODE_ENV: 'production',
+      ALERT_WEBHOOK_TOKEN_FILE: join(dir, 'token'),
+      ADMIN_KEY_FILE: join(dir, 'admin'),
+    });
+    assert.equal(config.alertWebhookToken, 'a-webhook-token-from-a-file-0123');
+    assert.deepEqual(config.adminKeys, ['an-admin-key-from-a-file-0123']);
+    await writeFile(join(dir, 'short'), 'short\n');
+    assert.throws(() => loadConfig({ ALERT_WEBHOOK_TOKEN_FILE: join(dir, 'short') }), /ALERT_WEBHOOK_TOKEN must be at least 16/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

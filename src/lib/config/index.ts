@@ -453,11 +453,15 @@ export interface ServiceConfig extends LogConfig, ResourceConfig, HttpConfig {
 export const DEFAULT_ADMIN_KEY = 'default_key';
 
 /**
- * Parses ADMIN_KEY as the original did: a JSON list of keys, or one key.
- * Keys shorter than 8 characters are refused outside the local default.
+ * Parses ADMIN_KEY (or the file ADMIN_KEY_FILE names, a mounted Secret) as the original did: a JSON list of keys,
+ * or one key. In production the default key and keys under 16 characters are refused.
  */
-export function parseAdminKeys(reader: EnvReader, nodeEnv: string): { keys: string[]; isDefault: boolean } {
-  const raw = reader.raw('ADMIN_KEY');
+export function parseAdminKeys(
+  reader: EnvReader,
+  nodeEnv: string,
+  readFile?: FileReader,
+): { keys: string[]; isDefault: boolean } {
+  const raw = readSecret(reader, 'ADMIN_KEY', readFile)?.reveal();
   if (raw === undefined) {
     if (nodeEnv === 'production') {
       reader.problem('ADMIN_KEY must be set when NODE_ENV=production (the default key is for the local platform only)');

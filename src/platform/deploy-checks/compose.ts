@@ -580,15 +580,7 @@ export function checkCompose(
   checkRedis(asMap(services.redis), files.redisConf, problems);
   checkTraefik(files.traefikDynamic, overrides.traefikDynamic, settings, code, problems);
   checkPrometheus(files.prometheus, asMap(services.prometheus), composeDir, settings, problems);
-  checkAlertmanager(
-    files.alertmanager,
-    asMap(services.alertmanager),
-    asMap(rawServices.ops),
-    topSecrets,
-    settings,
-    code,
-    problems,
-  );
+  checkAlertmanager(files.alertmanager, asMap(services.alertmanager), asMap(rawServices.ops), settings, code, problems);
   return problems;
 }
 
@@ -784,7 +776,6 @@ function checkAlertmanager(
   text: string,
   service: Json | undefined,
   rawOps: Json | undefined,
-  topSecrets: Json,
   settings: ReadonlyMap<ComposeService, ServiceSettings>,
   code: ComposeCode,
   problems: string[],
@@ -811,12 +802,11 @@ function checkAlertmanager(
     if (typeof file !== 'string' || !granted.has(file))
       problems.push(`alertmanager: the bearer token file ${String(file)} is not a secret granted to it`);
   }
-  // One token for both ends: the secret comes from the very variable the ops service reads.
-  const source = asMap(topSecrets[ALERT_TOKEN_SECRET])?.environment;
-  const opsToken = environmentOf(rawOps ?? {}).get('ALERT_WEBHOOK_TOKEN') ?? '';
-  if (typeof source !== 'string' || !opsToken.startsWith(`\${${source}`)) {
+  // One token for both ends: the ops service reads the very secret file Alertmanager sends.
+  const opsTokenFile = environmentOf(rawOps ?? {}).get('ALERT_WEBHOOK_TOKEN_FILE');
+  if (opsTokenFile !== `/run/secrets/${ALERT_TOKEN_SECRET}` || !secretsOf(rawOps ?? {}).has(opsTokenFile)) {
     problems.push(
-      `secrets: ${ALERT_TOKEN_SECRET} must come from the variable the ops service's ALERT_WEBHOOK_TOKEN is (one token for both ends)`,
+      `ops: ALERT_WEBHOOK_TOKEN_FILE must be /run/secrets/${ALERT_TOKEN_SECRET}, a secret granted to it (one token for both ends)`,
     );
   }
 }

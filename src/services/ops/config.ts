@@ -1,4 +1,4 @@
-import { type Env, EnvReader, readServiceConfig, type ServiceConfig } from '../../lib/config/index.ts';
+import { type Env, EnvReader, readSecret, readServiceConfig, type ServiceConfig } from '../../lib/config/index.ts';
 import { type OpsConfig, readOpsConfig } from '../../ops/config.ts';
 import { parseCron } from '../../ops/schedule/cron.ts';
 
@@ -26,7 +26,8 @@ export function loadConfig(env: Env): OpsServiceConfig {
   }
   const prometheus = reader.raw('PROMETHEUS_URL');
   if (prometheus !== undefined) reader.url('PROMETHEUS_URL', prometheus, ['http:', 'https:']);
-  const token = reader.raw('ALERT_WEBHOOK_TOKEN');
+  // Or ALERT_WEBHOOK_TOKEN_FILE: the token Alertmanager sends (its `credentials_file`), mounted as a Secret.
+  const token = readSecret(reader, 'ALERT_WEBHOOK_TOKEN')?.reveal();
   if (token !== undefined && token.length < 16) reader.problem('ALERT_WEBHOOK_TOKEN must be at least 16 characters');
   const backupScheduleEnabled = reader.bool('BACKUP_SCHEDULE_ENABLED', true);
   reader.done();
