@@ -8,10 +8,10 @@ import { loadConfig as loadQuotesConfig } from '../../services/quotes/config.ts'
 import { loadConfig as loadSearchConfig } from '../../services/search/config.ts';
 import { loadConfig as loadUsersConfig } from '../../services/users/config.ts';
 import { loadConfig as loadGatewayConfig } from '../gateway/config.ts';
-import { GATEWAY_HEALTH_PATH, HEALTH_PATHS, isDocsPath, isPrivatePath, upstreamFor } from '../gateway/routing.ts';
 import { parseDuration } from '../monitoring-config/duration.ts';
 import { REPOSITORY_ROOT, RULES_DIR, renderAlertmanagerConfig, renderPrometheusConfig } from '../monitoring-config/index.ts';
 import { parseStages, type Stage, stageEnv, unpinnedReason } from './dockerfile.ts';
+import { gatewayParityProblems, parseTraefikRule, type Router, type RuleNode } from './traefik-rules.ts';
 
 /** The compose stack's folder, relative to the repository root. */
 export const COMPOSE_DIR = 'deploy/compose';
@@ -276,92 +276,6 @@ function publishedPorts(service: Json): PublishedPort[] {
     const published = parts.pop() ?? target;
     return { hostIp: parts.length > 0 ? parts.join(':') : undefined, published, target };
   });
-}
-
-/** One compiled matcher of a Traefik rule. */
-type RuleNode =
-  | { readonly kind: 'and' | 'or'; readonly left: RuleNode; readonly right: RuleNode }
-  | { readonly kind: 'not'; readonly node: RuleNode }
-  | { readonly kind: 'matcher'; readonly name: string; readonly args: readonly string[] };
-
-/** Parses the part of Traefik's rule language the stack uses: Path, PathPrefix, PathRegexp, Method, &&, ||, !, (). */
-export function parseTraefikRule(rule: string): RuleNode {
-  const tokens = rule.match(/&&|\|\||!|\(|\)|[A-Za-z]+\((?:\s*`[^`]*`\s*,?)*\)/g) ?? [];
-  if (tokens.join('').replace(/\s/g, '') !== rule.replace(/\s/g, '')) throw new Error(`cannot read the rule ${rule}`);
-  let i = 0;
-  const primary = (): RuleNode => {
-    const token = tokens[i++];
-    if (token === '!') return { kind: 'not', node: primary() };
-    if (token === '(') {
-      const node = or();
-      if (tokens[i++] !== ')') throw new Error(`unbalanced parentheses in ${rule}`);
-      return node;
-    }
-    const match = token === undefined ? null : /^([A-Za-z]+)\((.*)\)$/.exec(token);
-    if (match?.[1] === undefined) throw new Error(`unexpected "${token ?? 'end'}" in ${rule}`);
-    const args = [...(match[2] ?? '').matchAll(/`([^`]*)`/g)].map((m) => m[1] ?? '');
-    if (!['Path', 'PathPrefix', 'PathRegexp', 'Method'].includes(match[1]))
-      throw new Error(`matcher ${match[1]} is not checked: ${rule}`);
-    return { kind: 'matcher', name: match[1], args };
-  };
-  const and = (): RuleNode => {
-    let node = primary();
-    while (tokens[i] === '&&') {
-      i++;
-      node = { kind: 'and', left: node, right: primary() };
-    }
-    return node;
-  };
-  const or = (): RuleNode => {
-    let node = and();
-    while (tokens[i] === '||') {
-      i++;
-      node = { kind: 'or', left: node, right: and() };
-    }
-    return node;
-  };
-  const node = or();
-  if (i !== tokens.length) throw new Error(`unexpected "${tokens[i]}" in ${rule}`);
-  return node;
-}
-
-function matches(node: RuleNode, method: string, path: string): boolean {
-  switch (node.kind) {
-    case 'and':
-      return matches(node.left, method, path) && matches(node.right, method, path);
-    case 'or':
-      return matches(node.left, method, path) || matches(node.right, method, path);
-    case 'not':
-      return !matches(node.node, method, path);
-    default: {
-      const [arg = ''] = node.args;
-      if (node.name === 'Path') return path === arg;
-      if (node.name === 'PathPrefix') return path.startsWith(arg);
-      if (node.name === 'PathRegexp') return new RegExp(arg).test(path);
-      return node.args.includes(method);
-    }
-  }
-}
-
-/** Every literal path a rule names (Path and PathPrefix arguments). */
-function rulePaths(node: RuleNode): string[] {
-  if (node.kind === 'and' || node.kind === 'or') return [...rulePaths(node.left), ...rulePaths(node.right)];
-  if (node.kind === 'not') return rulePaths(node.node);
-  if (node.kind !== 'matcher') return [];
-  return node.name === 'Path' || node.name === 'PathPrefix' ? [...node.args] : [];
-}
-
-interface Router {
-  readonly name: string;
-  readonly rule: RuleNode;
-  readonly priority: number;
-  readonly middlewares: readonly string[];
-  readonly service: string;
-}
-
-/** Traefik picks the matching router of highest priority (by default the rule's length). */
-function routeOf(routers: readonly Router[], method: string, path: string): Router | undefined {
-  return routers.filter((r) => matches(r.rule, method, path)).sort((a, b) => b.priority - a.priority)[0];
 }
 
 /** The first `dist/…js` word of a command, as `src/…ts`. */
@@ -685,51 +599,23 @@ function checkTraefik(
       problems.push(`traefik middleware ${name}: needs sourceCriterion.ipStrategy (per client)`);
   }
 
-  // The same answer as the gateway for every path either names.
-  const probes = new Set<string>([
-    '/',
-    '/unknown',
-    '/metrics',
-    '/users/metrics',
-    '/quotes/metrics/',
-    '//search//metrics',
-    '/ops/Metrics',
-  ]);
-  const prefixes = [
-    '/users',
-    '/quotes',
-    '/search',
-    '/ops',
-    '/apidocs',
-    ...HEALTH_PATHS,
-    ...routers.flatMap((r) => rulePaths(r.rule)),
-  ];
-  for (const prefix of prefixes) for (const suffix of ['', '/', '/x', 'x']) probes.add(`${prefix}${suffix}`);
-  for (const path of probes) {
-    if (path === GATEWAY_HEALTH_PATH) continue; // the gateway's own liveness: Traefik has its ping instead
-    const router = routeOf(routers, 'GET', path);
-    if (router === undefined) {
-      problems.push(`traefik: GET ${path} matches no router`);
-      continue;
-    }
-    const where = `traefik: GET ${path} (router ${router.name})`;
-    const limited = router.middlewares.some(isRateLimit);
-    if (isPrivatePath(path)) {
-      const replaced = router.middlewares
-        .map((m) => asMap(asMap(middlewares[m])?.replacePath)?.path)
-        .find((p) => p !== undefined);
-      const upstream = upstreamOf.get(router.service);
-      if (replaced === undefined || upstream === undefined || code.hasRoute(upstream, 'GET', String(replaced))) {
-        problems.push(`${where}: a private path must not reach a service's route (the gateway refuses it)`);
-      }
-      continue;
-    }
-    const expected = isDocsPath(path) ? 'users' : upstreamFor(path);
-    const unlimited = isDocsPath(path) || HEALTH_PATHS.includes(path);
-    if (upstreamOf.get(router.service) !== expected)
-      problems.push(`${where}: goes to ${upstreamOf.get(router.service)}, the gateway sends it to ${expected}`);
-    if (limited === unlimited) problems.push(`${where}: ${unlimited ? 'is' : 'is not'} rate-limited, unlike the gateway`);
-  }
+  // The same answer as the gateway for every path either names (the gateway's own liveness excepted: Traefik has its ping).
+  problems.push(
+    ...gatewayParityProblems({
+      prefix: 'traefik',
+      routers,
+      upstreamOf: (router) => upstreamOf.get(router.service),
+      isLimited: (router) => router.middlewares.some(isRateLimit),
+      replacedPath: (router) =>
+        router.middlewares
+          .map((m) => asMap(asMap(middlewares[m])?.replacePath)?.path)
+          .find((p) => p !== undefined)
+          ?.toString(),
+      hasRoute: (upstream, method, path) =>
+        COMPOSE_SERVICES.includes(upstream as ComposeService) && code.hasRoute(upstream as ComposeService, method, path),
+      docsUpstream: 'users',
+    }),
+  );
 }
 
 function checkPrometheus(
