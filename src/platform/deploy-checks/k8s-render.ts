@@ -132,7 +132,7 @@ export function renderKustomization(dir: string, root: string = REPOSITORY_ROOT)
   } catch (error) {
     const err = error as NodeJS.ErrnoException & { stderr?: string };
     if (err.code === 'ENOENT') throw new Error(`kubectl is not installed or not on PATH. ${KUBECTL_HINT}`, { cause: error });
-    throw new Error(`kubectl kustomize ${dir} failed: ${String(err.stderr ?? err.message).trim()}`, { cause: error });
+    throw new Error(`kubectl kustomize ${dir} failed: ${String(err.stderr ?? err.message).trim()}`);
   }
   return parseManifests(text, dir);
 }
