@@ -83,7 +83,7 @@ describe('deploy/k8s: every rendered object is valid against a maintained schema
       /^Secret\/not-base64 .*not valid against kubernetes-models v1 Secret: .*password must match format "byte"/,
     ];
     assert.equal(problems.length, expected.length, problems.join('\n'));
-    expected.forEach((pattern, i) => assert.match(problems[i] ?? '', pattern));
+    for (const [i, pattern] of expected.entries()) assert.match(problems[i] ?? '', pattern);
   });
 
   test('a missing kubectl fails naming it and how to install it', () => {
