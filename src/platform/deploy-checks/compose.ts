@@ -21,7 +21,7 @@ export const COMPOSE_SERVICES = ['users', 'quotes', 'search', 'ops'] as const;
 export type ComposeService = (typeof COMPOSE_SERVICES)[number];
 
 /** What a service's configuration says about where it listens and what it is allowed. */
-interface ServiceSettings {
+export interface ServiceSettings {
   readonly port: number;
   readonly metricsPort: number;
   readonly memoryLimitBytes: number | undefined;
@@ -29,7 +29,7 @@ interface ServiceSettings {
 }
 
 /** Each service's real `loadConfig` (src/services/<name>/config.ts). */
-const LOADERS: Readonly<Record<ComposeService, (env: Env) => ServiceSettings>> = {
+export const LOADERS: Readonly<Record<ComposeService, (env: Env) => ServiceSettings>> = {
   users: loadUsersConfig,
   quotes: loadQuotesConfig,
   search: loadSearchConfig,
@@ -40,7 +40,7 @@ const LOADERS: Readonly<Record<ComposeService, (env: Env) => ServiceSettings>> =
 export const RUNTIME_VARIABLES: readonly string[] = ['TMPDIR', 'TZ', 'NODE_OPTIONS'];
 
 /** Names that hold a secret: never a literal in compose.yaml. */
-const SECRET_NAME = /(PASSWORD|TOKEN|KEY|SECRET)$/;
+export const SECRET_NAME = /(PASSWORD|TOKEN|KEY|SECRET)$/;
 
 /** Where the platform's webhook lives on the ops service (Alertmanager's receiver). */
 export const OPS_ALERTS_PATH = '/ops/alerts';
@@ -295,7 +295,20 @@ function execForm(stage: Stage, keyword: 'CMD' | 'ENTRYPOINT'): string[] {
   }
 }
 
-function errorMessages(err: unknown): string[] {
+/** An environment that records every variable asked of it: what a `loadConfig` reads, found by running it. */
+export function envRecorder(env: Readonly<Record<string, string>>): { readonly recorder: Env; readonly read: Set<string> } {
+  const read = new Set<string>();
+  const recorder = new Proxy(env, {
+    get(target, key) {
+      if (typeof key === 'string') read.add(key);
+      return typeof key === 'string' ? target[key] : undefined;
+    },
+  });
+  return { recorder, read };
+}
+
+/** The problems a `loadConfig` reported (every one of a ConfigError), or the error's message. */
+export function errorMessages(err: unknown): string[] {
   if (err instanceof ConfigError) return [...err.problems];
   return [err instanceof Error ? err.message : String(err)];
 }
@@ -421,13 +434,7 @@ export function checkCompose(
           env[key] = placeholder;
         }
       }
-      const read = new Set<string>();
-      const recorder = new Proxy(env, {
-        get(target, key) {
-          if (typeof key === 'string') read.add(key);
-          return typeof key === 'string' ? target[key] : undefined;
-        },
-      });
+      const { recorder, read } = envRecorder(env);
       try {
         const loaded = LOADERS[svc](recorder);
         settings.set(svc, loaded);

@@ -282,7 +282,8 @@ export function envOf(
     } else if (ref?.fieldRef !== undefined) {
       env.set(item.name, { value: '', source: { kind: 'field', path: ref.fieldRef.fieldPath } });
     } else if (ref?.resourceFieldRef !== undefined) {
-      env.set(item.name, { value: '', source: { kind: 'resource', resource: ref.resourceFieldRef.resource } });
+      const { resource, divisor } = ref.resourceFieldRef;
+      env.set(item.name, { value: resourceFieldValue(container, resource, divisor), source: { kind: 'resource', resource } });
     } else {
       const value = (item.value ?? '').replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (whole, name?: string) =>
         whole === '$$' ? '$' : (env.get(name ?? '')?.value ?? whole),
@@ -291,6 +292,73 @@ export function envOf(
     }
   }
   return env;
+}
+
+/**
+ * A Kubernetes quantity in base units: bytes for memory (`512Mi`, `1G`), cores for CPU (`500m`, `0.5`).
+ * Throws on anything else.
+ */
+export function parseQuantity(quantity: string | number): number {
+  const match = /^([+-]?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$/.exec(String(quantity).trim());
+  if (match?.[1] === undefined) throw new Error(`${String(quantity)} is not a Kubernetes quantity`);
+  const factors: Record<string, number> = {
+    Ki: 2 ** 10,
+    Mi: 2 ** 20,
+    Gi: 2 ** 30,
+    Ti: 2 ** 40,
+    Pi: 2 ** 50,
+    Ei: 2 ** 60,
+    n: 1e-9,
+    u: 1e-6,
+    m: 1e-3,
+    k: 1e3,
+    M: 1e6,
+    G: 1e9,
+    T: 1e12,
+    P: 1e15,
+    E: 1e18,
+  };
+  return Number(match[1]) * (match[2] === undefined ? 1 : (factors[match[2]] ?? Number.NaN));
+}
+
+/**
+ * What the downward API gives a `resourceFieldRef`: the container's request or limit divided by the divisor,
+ * rounded up (the kubelet's rule). An unset limit would be the node's allocatable, unknown here: throws.
+ */
+export function resourceFieldValue(container: Container, resource: string, divisor: unknown = 1): string {
+  const [kind, name] = resource.split('.') as [string, string | undefined];
+  const table = kind === 'limits' ? container.resources?.limits : kind === 'requests' ? container.resources?.requests : undefined;
+  const raw = name === undefined ? undefined : table?.[name];
+  if (raw === undefined)
+    throw new Error(`container ${container.name}: resourceFieldRef ${resource} names a value the container does not set`);
+  return String(Math.ceil(parseQuantity(raw) / parseQuantity(divisor as string | number)));
+}
+
+/** The Secret and key a container reads at `path` through a mounted Secret volume, if it is one. */
+export function secretFileOf(
+  spec: PodSpec,
+  container: Container,
+  path: string,
+): { readonly secret: string; readonly key: string } | undefined {
+  for (const mount of container.volumeMounts ?? []) {
+    const volume = spec.volumes?.find((v) => v.name === mount.name);
+    const secret = volume?.secret as { secretName?: string; items?: readonly { key: string; path: string }[] } | undefined;
+    if (secret?.secretName === undefined) continue;
+    const base = mount.mountPath.replace(/\/+$/, '');
+    if (mount.subPath !== undefined) {
+      if (path === base) {
+        const item = secret.items?.find((i) => i.path === mount.subPath);
+        return { secret: secret.secretName, key: item?.key ?? mount.subPath };
+      }
+      continue;
+    }
+    if (!path.startsWith(`${base}/`)) continue;
+    const relative = path.slice(base.length + 1);
+    if (secret.items === undefined) return { secret: secret.secretName, key: relative };
+    const item = secret.items.find((i) => i.path === relative);
+    if (item !== undefined) return { secret: secret.secretName, key: item.key };
+  }
+  return undefined;
 }
 
 /** Just the values of {@link envOf}. */
