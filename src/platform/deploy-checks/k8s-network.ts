@@ -525,10 +525,15 @@ export function checkNetwork(objects: readonly K8sObject[], namespace: string, o
             if (dials.redis !== undefined) dialRedis(from, dials.redis, w.name);
           }
         } else {
-          // Not one of the platform's programs (a CronJob's client, …): every URL in its env, command and args.
+          // Not one of the platform's programs (a CronJob's client, …): every URL in its command and args ($(VAR)
+          // expanded) and in the variables it names one by one; a whole ConfigMap taken with envFrom says nothing
+          // of which of its addresses the program uses.
+          const named = new Set((container.env ?? []).map((e) => e.name));
+          const expand = (arg: string) =>
+            arg.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (whole, name: string) => env[name] ?? whole);
           const texts = [
-            ...Object.entries(env),
-            ...[...(container.command ?? []), ...(container.args ?? [])].map((a) => ['args', a]),
+            ...Object.entries(env).filter(([key]) => named.has(key)),
+            ...[...(container.command ?? []), ...(container.args ?? [])].map((a) => ['args', expand(a)]),
           ];
           for (const [where, text] of texts) {
             for (const url of urlsIn(String(text)))
