@@ -370,7 +370,7 @@ describe('deploy/k8s platform checks: a fixture that must fail each', () => {
       (o) => {
         find(o, 'ResourceQuota', 'haddock-quota').spec.hard.pods = '5';
       },
-      /pods: quota 5 < needed 27/,
+      new RegExp(`pods: quota 5 < needed ${capacityNeed(rendered.production).total.pods}$`),
     ],
     [
       'no quota on limits.memory',
@@ -385,7 +385,7 @@ describe('deploy/k8s platform checks: a fixture that must fail each', () => {
         for (const name of ['users-service', 'quotes-service', 'search-service'])
           find(o, 'HorizontalPodAutoscaler', name).spec.maxReplicas = 12;
       },
-      /pods: quota 40 < needed 48/,
+      /pods: quota \d+ < needed \d+/,
     ],
   ];
   for (const [name, change, problem] of cases) {
@@ -407,6 +407,15 @@ describe('deploy/k8s platform checks: a fixture that must fail each', () => {
         /2–5 replicas, expected 1–2/.test(p),
       ),
     );
+  });
+
+  test('the need follows the objects: three HPAs raised by 7 need 21 pods more (7 × 3)', () => {
+    const before = capacityNeed(rendered.production).total.pods;
+    const raised = mutated((o) => {
+      for (const name of ['users-service', 'quotes-service', 'search-service'])
+        find(o, 'HorizontalPodAutoscaler', name).spec.maxReplicas = 12;
+    });
+    assert.equal(capacityNeed(raised).total.pods, before + 21);
   });
 
   test('ops volume and LimitRange checks name what is missing', () => {
