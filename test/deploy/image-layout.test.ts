@@ -1,18 +1,18 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { freePorts } from '../../src/lib/net/index.ts';
-import { healthcheckCommand, parseStages, readImageFiles, stageEnv } from '../../src/platform/deploy-checks/dockerfile.ts';
+import { healthcheckCommand, parseStages, stageEnv } from '../../src/platform/deploy-checks/dockerfile.ts';
+import { appLayout } from '../helpers/app-layout.ts';
 import { cleanPrefix, requireRedis, testRedisUrl, uniquePrefix } from '../helpers/redis.ts';
 
 const run = promisify(execFile);
 const ROOT = new URL('../..', import.meta.url).pathname;
-const IMAGE_FILES = readImageFiles(ROOT);
 const STAGES = parseStages(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'));
 const ADMIN_KEY = 'layout-test-admin-key-0123456789';
 const PREFIX = uniquePrefix('image-layout');
@@ -35,8 +35,8 @@ interface Child {
 }
 
 const tmp = mkdtempSync(join(tmpdir(), 'haddock-image-layout-'));
-/** Laid out as the images' /app: the listed files, the compiled dist/, production node_modules/. */
-const app = join(tmp, 'app');
+/** Laid out as the images' /app: the listed files, the compiled dist/, production node_modules/ (test/helpers/app-layout.ts). */
+let app: string;
 const children: Child[] = [];
 let ports: Record<'users' | 'quotes' | 'search' | 'ops' | 'gateway' | 'dead', number>;
 let metricsPorts: number[];
@@ -109,49 +109,9 @@ describe('the compiled platform, laid out as the images copy it', { timeout: 120
   before(async () => {
     await requireRedis();
     mkdirSync(join(tmp, 'tmp'), { recursive: true });
-    const made = IMAGE_FILES.files.filter((f) => f.from !== undefined).map((f) => f.path);
-    assert.deepEqual(
-      made.sort(),
-      ['dist/', 'node_modules/'],
-      'deploy/docker/image-files.json names a made path this test cannot make: teach it how',
-    );
-    for (const file of IMAGE_FILES.files.filter((f) => f.from === undefined)) {
-      cpSync(join(ROOT, file.path), join(app, file.path), { recursive: true });
-    }
-    // Compiling and installing take a core each: side by side.
-    await Promise.all([
-      timed('npm run build', () =>
-        run('npm', ['run', 'build', '--', '--outDir', join(app, 'dist')], { cwd: ROOT, timeout: 120_000 }).catch((err) =>
-          assert.fail(`npm run build failed:\n${(err as { stdout?: string }).stdout ?? ''}${(err as Error).message}`),
-        ),
-      ),
-      timed('npm ci --omit=dev', () =>
-        // One retry, so an unreachable registry fails in seconds rather than minutes; errors only (the
-        // EBADENGINE warnings of two packages that declare Node >= 22 would bury them).
-        run(
-          'npm',
-          [
-            'ci',
-            '--omit=dev',
-            '--ignore-scripts',
-            '--no-audit',
-            '--no-fund',
-            '--prefer-offline',
-            '--fetch-retries=1',
-            '--loglevel=error',
-          ],
-          {
-            cwd: app,
-            timeout: 120_000,
-          },
-        ).catch((err) =>
-          assert.fail(
-            'npm ci --omit=dev failed in the image layout: this test needs the npm registry (or a warm npm cache) and never ' +
-              `skips; npm said:\n${(err as { stderr?: string }).stderr ?? (err as Error).message}`,
-          ),
-        ),
-      ),
-    ]);
+    const layout = await appLayout();
+    app = layout.app;
+    timings.push(...layout.timings);
     const all = await freePorts(11);
     const [users, quotes, search, ops, gateway, dead, ...metrics] = all as [number, number, number, number, number, number];
     ports = { users, quotes, search, ops, gateway, dead };
