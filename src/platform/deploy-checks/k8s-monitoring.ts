@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { parse, stringify } from 'yaml';
 import { DASHBOARD_FILE, MONITORING_DIR, REPOSITORY_ROOT, RULES_DIR } from '../monitoring-config/index.ts';
 import { OPS_ALERTS_PATH } from './compose.ts';
@@ -239,7 +240,7 @@ export function checkMonitoring(objects: readonly K8sObject[], sources: Monitori
       problems.push(`PrometheusRule/${name} is not rendered`);
       continue;
     }
-    if (JSON.stringify(asMap(rule.spec)?.groups) !== JSON.stringify(groups))
+    if (!isDeepStrictEqual(asMap(rule.spec)?.groups, groups))
       problems.push(
         `${objectId(rule)}: its groups differ from the rule files: run src/platform/deploy-checks/write-k8s-monitoring.ts`,
       );
