@@ -284,7 +284,7 @@ function entrySource(command: readonly string[]): string | undefined {
   return entry?.replace(/^(\.\/|\/app\/)?dist\//, 'src/').replace(/\.js$/, '.ts');
 }
 
-function execForm(stage: Stage, keyword: 'CMD' | 'ENTRYPOINT'): string[] {
+export function execForm(stage: Stage, keyword: 'CMD' | 'ENTRYPOINT'): string[] {
   const last = stage.instructions.filter((i) => i.keyword === keyword).at(-1);
   if (last === undefined) return [];
   try {

@@ -5,7 +5,7 @@ import type { Env } from '../../lib/config/index.ts';
 import { loadConfig as loadGatewayConfig } from '../gateway/config.ts';
 import { parseDuration } from '../monitoring-config/duration.ts';
 import { REPOSITORY_ROOT } from '../monitoring-config/index.ts';
-import { envRecorder, errorMessages, LOADERS, RUNTIME_VARIABLES, type ServiceSettings } from './compose.ts';
+import { envRecorder, errorMessages, execForm, LOADERS, RUNTIME_VARIABLES, type ServiceSettings } from './compose.ts';
 import { parseStages, type Stage, stageEnv, unpinnedReason } from './dockerfile.ts';
 import {
   type Container,
@@ -221,13 +221,29 @@ function rateLimitProblems(overlay: K8sOverlay, objects: readonly K8sObject[]): 
   return problems;
 }
 
+/** The image's stage a container runs (by image name), if the Dockerfile builds it. */
+export function stageOf(container: Container, stages: readonly Stage[]): Stage | undefined {
+  return stages.find((s) => s.name === IMAGE_STAGES[imageName(container.image ?? '')]);
+}
+
+/**
+ * The argv a container runtime starts: `command` replaces the image's ENTRYPOINT, `args` its CMD, and a
+ * `command` without `args` drops the CMD (Kubernetes' rule).
+ */
+export function containerArgv(container: Container, stages: readonly Stage[]): string[] {
+  const stage = stageOf(container, stages);
+  const entrypoint = container.command ?? (stage === undefined ? [] : execForm(stage, 'ENTRYPOINT'));
+  const cmd = container.args ?? (container.command !== undefined || stage === undefined ? [] : execForm(stage, 'CMD'));
+  return [...entrypoint, ...cmd];
+}
+
 /** A container's environment as the process sees it: the image's ENV, then the container's (kubelet's order). */
 export function processEnv(
   container: Container,
   stages: readonly Stage[],
   resolved: ReadonlyMap<string, ResolvedEnvVar>,
 ): Record<string, string> {
-  const stage = stages.find((s) => s.name === IMAGE_STAGES[imageName(container.image ?? '')]);
+  const stage = stageOf(container, stages);
   const env: Record<string, string> = Object.fromEntries(stage === undefined ? [] : stageEnv(stage));
   for (const [key, { value }] of resolved) env[key] = value;
   return env;
