@@ -306,6 +306,41 @@ describe('backups through the operations service', () => {
     assert.equal(sample('haddock_incidents_open'), 0);
   });
 
+  test('POST /ops/backups?scheduled=true runs as the schedule does (the Kubernetes CronJob): kind scheduled, then the retention', {
+    timeout: 60_000,
+  }, async () => {
+    const own = await mkdtemp(join(tmpdir(), 'haddock-ops-scheduled-'));
+    const scheduledOps = await buildApp(
+      loadConfig(
+        testEnv({
+          prefix: 'haddock:',
+          redisUrl: redis.url,
+          env: { BACKUP_DIR: own, BACKUP_SCHEDULE_ENABLED: 'false', BACKUP_KEEP: '1' },
+        }),
+      ),
+      { logger: false },
+    );
+    try {
+      await scheduledOps.ready();
+      const first = await scheduledOps.inject({ method: 'POST', url: '/ops/backups?scheduled=true', headers: ADMIN });
+      assert.equal(first.statusCode, 201, first.body);
+      assert.equal(first.json().kind, 'scheduled');
+      const second = await scheduledOps.inject({ method: 'POST', url: '/ops/backups?scheduled=true', headers: ADMIN });
+      assert.equal(second.statusCode, 201, second.body);
+      const ids = (await scheduledOps.inject({ url: '/ops/backups', headers: ADMIN })).json<{ id: string }[]>().map((b) => b.id);
+      assert.deepEqual(ids, [second.json().id], 'BACKUP_KEEP=1: the retention removed the first backup');
+      // A manual backup (no query) applies no retention.
+      assert.equal((await scheduledOps.inject({ method: 'POST', url: '/ops/backups', headers: ADMIN })).statusCode, 201);
+      assert.equal((await scheduledOps.inject({ url: '/ops/backups', headers: ADMIN })).json<unknown[]>().length, 2);
+      const bad = await scheduledOps.inject({ method: 'POST', url: '/ops/backups?scheduled=perhaps', headers: ADMIN });
+      assert.equal(bad.statusCode, 400);
+      assert.deepEqual(Object.keys(bad.json()), ['error']);
+    } finally {
+      await scheduledOps.close();
+      await rm(own, { recursive: true, force: true });
+    }
+  });
+
   test('six POST /ops/backups at once → one 201 whose file passes a restore drill, five 409 JSON; no temporary file', {
     timeout: 60_000,
   }, async () => {

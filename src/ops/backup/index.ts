@@ -357,6 +357,24 @@ export async function pruneBackups(
   });
 }
 
+/** What a scheduled run did: the backup with its drill, and the retention applied after it. */
+export interface ScheduledRun {
+  readonly backup: BackupManifest;
+  readonly pruned: PrunePlan;
+}
+
+/**
+ * The daily run of spec 6.4.2.2: a backup, its restore drill, then the retention policy, under one lock (the
+ * service's own schedule, and in Kubernetes the CronJob that asks the service, both run exactly this).
+ */
+export async function runScheduledBackup(config: OpsConfig): Promise<ScheduledRun> {
+  return lockBackups(config, 'scheduled backup', async (lock) => {
+    const backup = await takeBackup(config, { kind: 'scheduled', verify: true, lock });
+    const pruned = await pruneBackups(config, { lock });
+    return { backup, pruned };
+  });
+}
+
 export interface RestoreReport {
   readonly restored: string;
   readonly safety_backup: string;

@@ -2,14 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { AppError } from '../../lib/errors/index.ts';
 import { scrapeGauge } from '../../lib/metrics/index.ts';
 import { type BuildOptions, buildService } from '../../lib/service/index.ts';
-import {
-  type BackupManifest,
-  backupSucceeded,
-  listBackups,
-  lockBackups,
-  pruneBackups,
-  takeBackup,
-} from '../../ops/backup/index.ts';
+import { type BackupManifest, backupSucceeded, listBackups, runScheduledBackup } from '../../ops/backup/index.ts';
 import { IncidentStore } from '../../ops/incidents/index.ts';
 import { MaintenanceStore } from '../../ops/maintenance/index.ts';
 import { PrometheusClient } from '../../ops/prometheus/index.ts';
@@ -82,20 +75,16 @@ export async function buildApp(config: OpsServiceConfig, options: BuildOptions =
             async () => {
               try {
                 // One lock for the backup, its drill and the prune: another replica's run, or the CLI's, waits for none of it.
-                await lockBackups(config.ops, 'scheduled backup', async (lock) => {
-                  const verified = await takeBackup(config.ops, { kind: 'scheduled', verify: true, lock });
-                  const pruned = await pruneBackups(config.ops, { lock });
-                  await onBackupsChanged();
-                  const fields = {
-                    backup: verified.id,
-                    bytes: verified.bytes,
-                    drillOk: verified.verification?.ok,
-                    pruned: pruned.remove.map((m) => m.id),
-                  };
-                  if (verified.verification?.ok === true) app.log.info(fields, 'scheduled backup done');
-                  else
-                    app.log.error({ ...fields, problems: verified.verification?.problems }, 'scheduled backup failed its drill');
-                });
+                const { backup: verified, pruned } = await runScheduledBackup(config.ops);
+                await onBackupsChanged();
+                const fields = {
+                  backup: verified.id,
+                  bytes: verified.bytes,
+                  drillOk: verified.verification?.ok,
+                  pruned: pruned.remove.map((m) => m.id),
+                };
+                if (verified.verification?.ok === true) app.log.info(fields, 'scheduled backup done');
+                else app.log.error({ ...fields, problems: verified.verification?.problems }, 'scheduled backup failed its drill');
               } catch (err) {
                 // Replicas share the schedule: the first one takes the backup, the others find the lock held.
                 if (err instanceof AppError && err.code === 'BACKUP_IN_PROGRESS') {

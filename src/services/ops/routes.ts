@@ -3,7 +3,7 @@ import type { Authenticator } from '../../lib/auth/index.ts';
 import { appError } from '../../lib/errors/index.ts';
 import { errorResponses } from '../../lib/http/index.ts';
 import { MULTI_LINE_TEXT, SINGLE_LINE_TEXT } from '../../lib/http/schemas.ts';
-import { listBackups, takeBackup } from '../../ops/backup/index.ts';
+import { listBackups, runScheduledBackup, takeBackup } from '../../ops/backup/index.ts';
 import {
   type IncidentStore,
   parseWebhook,
@@ -228,6 +228,19 @@ export async function opsRoutes(app: FastifyInstance, options: OpsRouteOptions):
       schema: {
         tags,
         summary: 'Take a backup now, then run its restore drill',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            scheduled: {
+              type: 'boolean',
+              default: false,
+              description:
+                'Run as the daily schedule does: kind "scheduled", then the retention policy under the same lock ' +
+                "(what Kubernetes' backup CronJob asks for)",
+            },
+          },
+        },
         description:
           '201 with the manifest when the drill passed. 409 at once while another backup, restore or prune runs ' +
           '(CLI, schedule or another replica). 500 when the drill failed: the backup is kept, its manifest says so, ' +
@@ -237,8 +250,13 @@ export async function opsRoutes(app: FastifyInstance, options: OpsRouteOptions):
       },
     },
     async (request, reply) => {
-      const verified = await takeBackup(config.ops, { kind: 'manual', verify: true });
+      const scheduled = (request.query as { scheduled?: boolean }).scheduled === true;
+      const run = scheduled
+        ? await runScheduledBackup(config.ops)
+        : { backup: await takeBackup(config.ops, { kind: 'manual', verify: true }), pruned: undefined };
+      const verified = run.backup;
       await options.onBackupsChanged();
+      if (run.pruned !== undefined) request.log.info({ pruned: run.pruned.remove.map((m) => m.id) }, 'retention applied');
       const problems = verified.verification?.problems ?? [];
       if (verified.verification?.ok !== true) {
         request.log.error({ backup: verified.id, problems }, 'backup taken on request failed its restore drill');
