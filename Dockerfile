@@ -5,6 +5,10 @@
 # Tags are pinned here; the release pipeline adds the digests (they cannot be looked up offline).
 # What lands in /app is deploy/docker/image-files.json, no more, no less: test/deploy/dockerfile.test.ts checks it.
 
+# kubectl for the Kubernetes configuration export (spec 6.4.3), copied into the ops image: the official image has
+# no shell to write and rotate the export files itself.
+FROM registry.k8s.io/kubectl:v1.30.14 AS kubectl
+
 # Production dependencies only: no tsx, no typescript, no install scripts.
 FROM node:22.22.0-bookworm-slim AS deps
 WORKDIR /app
@@ -68,6 +72,7 @@ RUN apt-get update \
  && mkdir -p /var/lib/haddock/backups \
  && chown -R 10001:10001 /var/lib/haddock
 COPY --from=node /usr/local/bin/node /usr/local/bin/node
+COPY --from=kubectl /bin/kubectl /usr/local/bin/kubectl
 WORKDIR /app
 ENV NODE_ENV=production \
     TMPDIR=/tmp \
