@@ -156,8 +156,11 @@ describe('the local platform through its gateway', () => {
   test('SIGTERM lets in-flight requests finish before the service exits', { timeout: 30_000 }, async () => {
     const pid = platform.pids().users;
     assert.ok(pid);
-    // 12 logins (scrypt, tens of ms each) sent straight to the users process, then SIGTERM while they run.
-    const inFlight = Array.from({ length: 12 }, () =>
+    // 48 logins sent straight to the users process, then SIGTERM while they run. Each is a scrypt of tens of ms
+    // on libuv's 4 threads, so together they last well over half a second: long enough for the gauge below to
+    // see them all in hand (with 12, a fast machine finished them before the first scrape answered).
+    const LOGINS = 48;
+    const inFlight = Array.from({ length: LOGINS }, () =>
       fetch(`${platform.urls.users}/users/login`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -171,11 +174,11 @@ describe('the local platform through its gateway', () => {
       return Number(/^http_requests_in_progress\{[^}]*endpoint="\/users\/login"[^}]*\} (\d+)/m.exec(text)?.[1] ?? 0);
     };
     const deadline = Date.now() + 5_000;
-    for (let seen = await inProgress(); seen < 12; seen = await inProgress()) {
-      if (Date.now() > deadline) assert.fail(`only ${seen} of 12 logins reached the service within 5 s`);
+    for (let seen = await inProgress(); seen < LOGINS; seen = await inProgress()) {
+      if (Date.now() > deadline) assert.fail(`only ${seen} of ${LOGINS} logins reached the service within 5 s`);
     }
     process.kill(pid, 'SIGTERM');
-    assert.deepEqual(await Promise.all(inFlight), Array(12).fill(200));
+    assert.deepEqual(await Promise.all(inFlight), Array(LOGINS).fill(200));
     // The supervisor brings the service back.
     await waitHealthy(gw);
   });
