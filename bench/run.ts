@@ -19,6 +19,12 @@ import { loadConfig } from '../src/platform/runner/config.ts';
 import { startPlatform } from '../src/platform/runner/index.ts';
 import { QuoteStore } from '../src/services/quotes/quote-store.ts';
 
+// `npm run bench -- --scale [options]`: the growth curve (bench/scale.ts) instead of this bench.
+if (process.argv.includes('--scale')) {
+  const { main } = await import('./scale.ts');
+  process.exit(await main(process.argv.slice(2).filter((arg) => arg !== '--scale')));
+}
+
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5);
 const CONNECTIONS = 10;
 const LARGE_CATALOGUE = 100_000;
