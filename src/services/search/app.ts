@@ -3,7 +3,7 @@ import { type BuildOptions, buildService } from '../../lib/service/index.ts';
 import { QuoteStore } from '../quotes/quote-store.ts';
 import type { SearchConfig } from './config.ts';
 import { searchRoutes } from './routes.ts';
-import { QuoteSearch } from './search-index.ts';
+import { SnapshotSearch } from './search-index.ts';
 
 /** The search service, ready to `inject` or `listen`. It reads the quotes catalogue; it never writes. */
 export async function buildApp(config: SearchConfig, options: BuildOptions = {}): Promise<FastifyInstance> {
@@ -12,7 +12,7 @@ export async function buildApp(config: SearchConfig, options: BuildOptions = {})
     {
       basePath: '/search',
       setup: ({ app, redis, auth }) => {
-        const search = new QuoteSearch(new QuoteStore(redis, config.redisKeyPrefix));
+        const search = new SnapshotSearch(new QuoteStore(redis, config.redisKeyPrefix));
         return { routes: () => app.register(searchRoutes, { config, search, auth }) };
       },
     },

@@ -4,11 +4,11 @@ import { appError } from '../../lib/errors/index.ts';
 import { errorResponses } from '../../lib/http/index.ts';
 import { foldText } from '../../lib/text/index.ts';
 import type { SearchConfig } from './config.ts';
-import type { QuoteSearch } from './search-index.ts';
+import type { QuoteFinder } from './search-index.ts';
 
 export interface SearchRouteOptions {
   readonly config: SearchConfig;
-  readonly search: QuoteSearch;
+  readonly search: QuoteFinder;
   readonly auth: Authenticator;
 }
 
