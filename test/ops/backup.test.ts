@@ -117,7 +117,7 @@ describe('backups of a populated platform database', () => {
     assert.ok(report.changed >= 1, 'the quotes hash');
 
     const after = await takeInventory(client, PREFIX);
-    const versionKey = `${PREFIX}quotes:version`;
+    const versionKey = `${PREFIX}quotes:generation`;
     for (const [key, digest] of before.keys) {
       if (key !== versionKey) assert.equal(after.keys.get(key), digest, `${key} restored`);
     }
@@ -202,16 +202,16 @@ describe('backups of a populated platform database', () => {
   test('keys_after counts the restored keys only, as the manifest does, not what the post-restore hook adds', {
     timeout: 60_000,
   }, async () => {
-    const versionKey = `${PREFIX}quotes:version`;
+    const versionKey = `${PREFIX}quotes:generation`;
     const version = await client.get(versionKey);
-    // A backup without the version key: the hook then creates one that is not restored data.
+    // A backup without the generation key: the hook then creates one that is not restored data.
     await client.del(versionKey);
     try {
       const manifest = await takeBackup(config);
       assert.equal(
         (await takeInventory(client, PREFIX)).keys.has(versionKey),
         false,
-        'the backup was taken without the version key',
+        'the backup was taken without the generation key',
       );
       let seen: number | undefined;
       const report = await restoreBackup(config, manifest.id, {
@@ -221,7 +221,7 @@ describe('backups of a populated platform database', () => {
         },
       });
       assert.equal(seen, manifest.keys.total, 'the hook runs on the live Redis once every key is back');
-      assert.ok(await client.exists(versionKey), 'the hook bumped the catalogue version');
+      assert.ok(await client.exists(versionKey), 'the hook bumped the catalogue generation');
       assert.equal(report.keys_after, manifest.keys.total);
       assert.equal((await takeInventory(client, PREFIX)).total, manifest.keys.total + 1);
     } finally {

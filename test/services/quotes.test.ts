@@ -4,6 +4,7 @@ import type { InjectOptions } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Env } from '../../src/lib/config/index.ts';
 import { readQuotesFile } from '../../src/lib/seed/index.ts';
+import { QuoteStore } from '../../src/services/quotes/quote-store.ts';
 import { ADMIN, auth, login, quotesApp, SEED_QUOTE_COUNT, SEED_USERS, scoped, searchApp, usersApp } from '../helpers/apps.ts';
 import {
   cleanPrefix,
@@ -56,6 +57,14 @@ async function setup(t: TestContext, env: Env = {}) {
     return login(await users, user.name, user.password);
   };
   return { prefix, app, tokenOf };
+}
+
+/** What a write would move: the generation and the number of recorded changes. */
+async function catalogueState(client: Redis, prefix: string) {
+  return {
+    generation: await client.get(`${prefix}quotes:generation`),
+    changes: await client.xlen(`${prefix}quotes:changes`),
+  };
 }
 
 function json(method: 'POST' | 'PUT', url: string, payload: unknown, headers: Record<string, string> = {}): InjectOptions {
@@ -232,7 +241,7 @@ const NON_CANONICAL_IDS = [
 
 test('GET, PUT and DELETE /quotes/:id → 400 QUOTE_ID_INVALID for a non-canonical id: no alias of a quote', async (t) => {
   const { app, prefix } = await setup(t);
-  const versionBefore = await redis.get(`${prefix}quotes:version`);
+  const stateBefore = await catalogueState(redis, prefix);
   const error = { error: 'Identifiant de citation invalide' };
   for (const id of NON_CANONICAL_IDS) {
     for (const request of [
@@ -246,7 +255,7 @@ test('GET, PUT and DELETE /quotes/:id → 400 QUOTE_ID_INVALID for a non-canonic
     }
   }
   assert.equal(await redis.hlen(`${prefix}quotes`), SEED_QUOTE_COUNT, 'no quote deleted through an alias');
-  assert.equal(await redis.get(`${prefix}quotes:version`), versionBefore, 'no quote changed through an alias');
+  assert.deepEqual(await catalogueState(redis, prefix), stateBefore, 'no quote changed through an alias');
 });
 
 test('GET /quotes/:id → a canonical id still works, %31 is /quotes/1 once decoded, 2^53−1 is a valid (unknown) id', async (t) => {
@@ -272,7 +281,7 @@ test('GET /quotes/abc and other hostile ids never create a key, nor anything out
   t.after(() => client.disconnect());
   const before = (await scanKeys(client, '*')).sort();
   assert.ok(before.length > 0 && before.every((k) => k.startsWith(prefix)), before.join(', '));
-  const versionBefore = await client.get(`${prefix}quotes:version`);
+  const stateBefore = await catalogueState(client, prefix);
 
   for (const id of ['abc', 'a:b', '*', '1*', '%20', '0', '-1', '1e3', '..%2Fquotes']) {
     await app.inject({ url: `/quotes/${id}` });
@@ -282,7 +291,7 @@ test('GET /quotes/abc and other hostile ids never create a key, nor anything out
   await app.inject(json('POST', '/quotes', { user_id: 'a:b*', quote: 'x' }, ADMIN));
 
   assert.deepEqual((await scanKeys(client, '*')).sort(), before);
-  assert.equal(await client.get(`${prefix}quotes:version`), versionBefore);
+  assert.deepEqual(await catalogueState(client, prefix), stateBefore);
   assert.equal(await client.hlen(`${prefix}quotes`), SEED_QUOTE_COUNT);
 });
 
@@ -721,30 +730,63 @@ test('DELETE /quotes/:id → 401 without a token', async (t) => {
   assert.deepEqual(res.json(), { error: 'Authentification requise' });
 });
 
-// ---------------------------------------------------------------- catalogue version
+// ---------------------------------------------------------------- change stream and generation
 
-test('every write moves the catalogue version by exactly one', async (t) => {
-  const { prefix, app } = await setup(t);
-  const version = async () => BigInt((await redis.get(`${prefix}quotes:version`)) ?? '0');
-  const v0 = await version();
-  await app.inject(json('POST', '/quotes', { user_id: '0', quote: 'Tonnerre de Brest' }, ADMIN));
-  assert.equal(await version(), v0 + 1n);
+/** The newest entry of the change stream, as its fields. */
+async function lastChange(prefix: string): Promise<Record<string, string> | undefined> {
+  const [entry] = (await redis.xrevrange(`${prefix}quotes:changes`, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
+  if (entry === undefined) return undefined;
+  const fields: Record<string, string> = {};
+  for (let i = 0; i < entry[1].length; i += 2) fields[entry[1][i] as string] = entry[1][i + 1] as string;
+  return fields;
+}
+
+test('every write appends exactly one change to the stream, with the data; a refused one appends none', async (t) => {
+  const { prefix, app, tokenOf } = await setup(t);
+  const changes = () => redis.xlen(`${prefix}quotes:changes`);
+  const generation = await redis.get(`${prefix}quotes:generation`);
+  assert.equal(await changes(), 0, 'seeding records no change (it moves the generation)');
+
+  // Bob's quote (Alice, id 0, is refused on it below).
+  await app.inject(json('POST', '/quotes', { user_id: '1', quote: 'Tonnerre de Brest' }, ADMIN));
+  assert.equal(await changes(), 1);
+  const put = await lastChange(prefix);
+  assert.deepEqual([put?.op, put?.id], ['put', '416']);
+  assert.deepEqual(JSON.parse(put?.quote ?? '{}'), JSON.parse((await redis.hget(`${prefix}quotes`, '416')) ?? ''));
+
   await app.inject(json('PUT', '/quotes/416', { quote: 'Sapristi' }, ADMIN));
-  assert.equal(await version(), v0 + 2n);
+  assert.equal(await changes(), 2);
+  const updated = await lastChange(prefix);
+  assert.deepEqual([updated?.op, updated?.id, JSON.parse(updated?.quote ?? '{}').quote], ['put', '416', 'Sapristi']);
+
+  // Refused or failed writes: not the owner, unknown id, empty text. None records a change.
+  const token = await tokenOf(alice);
+  assert.equal((await app.inject(json('PUT', '/quotes/416', { quote: 'x' }, auth(token)))).statusCode, 403);
+  assert.equal((await app.inject({ method: 'DELETE', url: '/quotes/416', headers: auth(token) })).statusCode, 403);
+  assert.equal((await app.inject({ method: 'DELETE', url: '/quotes/9999', headers: ADMIN })).statusCode, 404);
+  assert.equal((await app.inject(json('PUT', '/quotes/9999', { quote: 'x' }, ADMIN))).statusCode, 404);
+  assert.equal((await app.inject(json('POST', '/quotes', { user_id: '0', quote: '   ' }, ADMIN))).statusCode, 400);
+  assert.equal(await changes(), 2);
+
   await app.inject({ method: 'DELETE', url: '/quotes/416', headers: ADMIN });
-  assert.equal(await version(), v0 + 3n);
+  assert.equal(await changes(), 3);
+  const deleted = await lastChange(prefix);
+  assert.deepEqual(deleted, { op: 'del', id: '416' });
+  assert.equal(await redis.zscore(`${prefix}quotes:ids`, '416'), null, 'the id index follows the delete');
+  assert.equal(await redis.get(`${prefix}quotes:generation`), generation, 'writes in the stream leave the generation');
 });
 
-test('a catalogue emptied and refilled never reuses a version a cached copy may hold', async (t) => {
+test('a catalogue emptied and refilled gets a new generation, past the old one', async (t) => {
   const { prefix, app } = await setup(t);
-  const before = await redis.get(`${prefix}quotes:version`);
+  const store = new QuoteStore(redis, prefix);
+  const before = await store.generation();
   // The database loses everything (a Redis restarted without persistence), then gets new data.
-  await redis.del(`${prefix}quotes`, `${prefix}quotes:version`, `${prefix}quotes:next-id`, `${prefix}quotes:seeded`);
+  await redis.del(...Object.values(store.keys));
   const response = await app.inject(json('POST', '/quotes', { user_id: '0', quote: 'Nouvelle donne' }, ADMIN));
   assert.equal(response.statusCode, 201);
-  const after = await redis.get(`${prefix}quotes:version`);
-  assert.notEqual(after, before);
-  assert.ok(BigInt(after ?? '0') > BigInt(before ?? '0'), `${after} should be past ${before}`);
+  const after = await store.generation();
+  assert.ok(BigInt(after) > BigInt(before), `${after} should be past ${before}`);
+  assert.equal(await store.generation(), after, 'created once, then stable');
   const list = await app.inject({ url: '/quotes' });
   assert.deepEqual(
     list.json<Quote[]>().map((q) => q.quote),

@@ -65,9 +65,12 @@ test(`${REPLICAS} quotes and ${REPLICAS} users replicas starting together seed e
 
   assert.equal(await redis.hlen(`${prefix}quotes`), SEED_QUOTE_COUNT);
   assert.equal(await redis.get(`${prefix}quotes:next-id`), '415');
-  // A new database's version starts from the server clock (µs), not from 1, so
-  // no cached copy from before a data loss can match it by chance.
-  assert.match((await redis.get(`${prefix}quotes:version`)) ?? '', /^\d{16,}$/);
+  // A new database's generation is the server clock (µs), so no reader's token
+  // from before a data loss can match it by chance.
+  assert.match((await redis.get(`${prefix}quotes:generation`)) ?? '', /^\d{16,}$/);
+  assert.equal(await redis.zcard(`${prefix}quotes:ids`), SEED_QUOTE_COUNT);
+  assert.equal(await redis.exists(`${prefix}quotes:seed-progress`), 0, 'the progress counter goes once seeded');
+  assert.equal(await redis.exists(`${prefix}quotes:seed-lease`), 0, 'the lease is released');
   assert.equal(await redis.exists(`${prefix}quotes:seeded`), 1);
   assert.equal(await redis.hlen(`${prefix}users`), 3);
   assert.equal(await redis.hlen(`${prefix}users:by-name`), 3);

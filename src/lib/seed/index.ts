@@ -1,4 +1,22 @@
+import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+
+/**
+ * One line of the quotes seed file as a quote: trimmed, surrounding double
+ * quotes removed (a doubled quote inside becomes one), or null for a blank line.
+ */
+export function quoteOfLine(line: string): string | null {
+  const trimmed = line.trim();
+  if (trimmed.length === 0) return null;
+  return trimmed.length >= 2 && trimmed.startsWith('"') && trimmed.endsWith('"')
+    ? trimmed.slice(1, -1).replace(/""/g, '"')
+    : trimmed;
+}
+
+/** Whether the file's first line is the `quote` header (compared trimmed, case-insensitively). */
+function isHeader(firstLine: string): boolean {
+  return firstLine.trim().toLowerCase() === 'quote';
+}
 
 /**
  * Reads the quotes seed file: a `quote` header, then one whole quote per line.
@@ -8,14 +26,39 @@ import { readFile } from 'node:fs/promises';
  */
 export function parseQuotesFile(text: string): string[] {
   const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
-  const first = lines[0]?.trim().toLowerCase();
-  const body = first === 'quote' ? lines.slice(1) : lines;
-  return body
-    .map((line) => line.trim())
-    .filter((line) => line.length > 0)
-    .map((line) =>
-      line.length >= 2 && line.startsWith('"') && line.endsWith('"') ? line.slice(1, -1).replace(/""/g, '"') : line,
-    );
+  const body = lines[0] !== undefined && isHeader(lines[0]) ? lines.slice(1) : lines;
+  return body.map(quoteOfLine).filter((quote): quote is string => quote !== null);
+}
+
+/**
+ * The quotes of a seed file one at a time, by the rules of {@link parseQuotesFile}, streamed from disk: a file
+ * of any size is never held whole in memory. Lines end at `\n` (a `\r` before it is dropped), exactly as the
+ * whole-file parser splits them, so both give the same quotes in the same order.
+ */
+export async function* readQuotesLines(path: string): AsyncGenerator<string> {
+  let pending = '';
+  let first = true;
+  const take = (raw: string): string | null => {
+    let line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (first) {
+      first = false;
+      line = line.replace(/^\uFEFF/, '');
+      if (isHeader(line)) return null;
+    }
+    return quoteOfLine(line);
+  };
+  for await (const chunk of createReadStream(path, { encoding: 'utf8', highWaterMark: 256 * 1024 })) {
+    pending += chunk as string;
+    let from = 0;
+    for (let end = pending.indexOf('\n'); end >= 0; end = pending.indexOf('\n', from)) {
+      const quote = take(pending.slice(from, end));
+      from = end + 1;
+      if (quote !== null) yield quote;
+    }
+    pending = pending.slice(from);
+  }
+  const last = take(pending);
+  if (last !== null) yield last;
 }
 
 /** Splits RFC 4180 CSV text into rows of fields (quoted fields, doubled quotes, CRLF). */

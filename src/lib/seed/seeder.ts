@@ -4,7 +4,8 @@ import type { FastifyBaseLogger } from 'fastify';
  * Runs a service's one-time seeding at start-up (and again when Redis
  * reconnects, see `reseed`) and keeps retrying in the background while Redis
  * is unreachable; readiness reports `done` meanwhile.
- * Exactly-once across replicas is the store's job (an atomic script), not this.
+ * Exactly-once across replicas is the store's job (a lease and chunk scripts
+ * that advance a progress counter), not this.
  */
 export class Seeder {
   private state: 'pending' | 'done' | 'failed' = 'pending';
@@ -14,10 +15,16 @@ export class Seeder {
   private started = false;
   private running = false;
 
+  /**
+   * @param startWaitMs how long `start()` (hence Fastify's `ready()`, whose hooks time out after 10 s) waits for
+   * the first attempt; a longer seeding (a large file, or another replica's) goes on in the background, with
+   * readiness failing until it is done.
+   */
   constructor(
     private readonly name: string,
     private readonly seed: () => Promise<number>,
     private readonly log: FastifyBaseLogger,
+    private readonly startWaitMs = 8_000,
   ) {}
 
   get done(): boolean {
@@ -28,10 +35,15 @@ export class Seeder {
     return this.lastError instanceof Error ? this.lastError.message : undefined;
   }
 
-  /** Tries once now; on failure schedules retries and resolves anyway. */
+  /** Tries once now; on failure schedules retries and resolves anyway; resolves after `startWaitMs` at most. */
   async start(): Promise<void> {
     this.started = true;
-    await this.attempt(1);
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.startWaitMs);
+    });
+    await Promise.race([this.attempt(1), waited]);
+    clearTimeout(timer);
   }
 
   /**

@@ -26,6 +26,8 @@ export interface ServiceParts {
   readonly routes: () => PromiseLike<unknown>;
   /** Loads seed data once per database; returns how many items it inserted. */
   readonly seed?: () => Promise<number>;
+  /** `seed` also prepares the data (a migration): run it, and wait for it to be ready, even when SEED_ON_START=false. */
+  readonly seedRunsAlways?: boolean;
   /** Extra readiness checks. */
   readonly checks?: HealthCheck[];
 }
@@ -92,7 +94,7 @@ export async function buildService(
 
   const parts = definition.setup(ctx);
   const seed = parts.seed;
-  const seeding = seed !== undefined && config.seedOnStart !== false;
+  const seeding = seed !== undefined && (parts.seedRunsAlways === true || config.seedOnStart !== false);
   const seedFailures = new Counter({
     name: 'haddock_seed_failures_total',
     help: 'Seeding attempts that failed (each is retried with backoff)',

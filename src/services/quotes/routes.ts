@@ -19,23 +19,17 @@ function meaningful(text: string): string | null {
 }
 
 export async function quotesRoutes(app: FastifyInstance, { config, store, auth }: QuotesRouteOptions): Promise<void> {
-  // The serialised default page is kept per version: `GET /quotes` from an
-  // unchanged catalogue costs one Redis GET and no JSON encoding.
-  let pageCache: { key: string; body: string } | undefined;
-
+  // A page costs what it returns: one script reads the ids at these ranks of the id index, their quotes and
+  // the total, from one instant; nothing here depends on the catalogue's size.
   app.get<{ Querystring: { limit?: number; offset?: number } }>(
     '/quotes',
     { schema: listSchema(config.pageCap) },
     async (request, reply) => {
       const limit = request.query.limit ?? config.pageCap;
       const offset = request.query.offset ?? 0;
-      const snapshot = await store.all();
-      const key = `${snapshot.version}:${offset}:${limit}`;
-      if (pageCache?.key !== key) {
-        pageCache = { key, body: JSON.stringify(snapshot.quotes.slice(offset, offset + limit)) };
-      }
-      reply.header('x-total-count', snapshot.quotes.length).type('application/json; charset=utf-8');
-      return reply.send(pageCache.body);
+      const { total, quotes } = await store.pageWithTotal(offset, limit);
+      reply.header('x-total-count', total).type('application/json; charset=utf-8');
+      return reply.send(JSON.stringify(quotes));
     },
   );
 
