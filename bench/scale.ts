@@ -16,9 +16,9 @@
 // Options: --sizes 1000,10000  --quick (1,000 and 10,000, 2 s per route)
 //          --duration <s> (3)  --warmup <s> (0.5)  --connections <n> (10)
 //          --ready-timeout <s> (180)  --no-backup  --out <file>  --seed <n>
-import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
 import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -495,7 +495,7 @@ async function slowlogMax(redis: Redis): Promise<{ us: number; command: string }
   const entries = (await redis.call('SLOWLOG', 'GET', '4096')) as [number, number, number, string[]][];
   let best = { us: 0, command: '' };
   for (const [, , us, args] of entries) {
-    if (us > best.us) best = { us, command: args.slice(0, 3).join(' ').slice(0, 80) };
+    if (us > best.us) best = { us, command: args.slice(0, 3).join(' ').replace(/\s+/g, ' ').slice(0, 80) };
   }
   return best;
 }
@@ -1110,16 +1110,14 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 2;
   }
   const floorScript = fileURLToPath(new URL('./floor-server.ts', import.meta.url));
-  const commit = await readFile(join(ROOT, '.git', 'HEAD'), 'utf8').then(
-    async (head) => {
-      const ref = /^ref: (.+)$/m.exec(head)?.[1];
-      return ref ? (await readFile(join(ROOT, '.git', ref), 'utf8').catch(() => ref)).trim() : head.trim();
-    },
-    () => 'unknown',
-  );
+  // The services run from the working tree: say whether it differs from the commit measured.
+  const git = (args: string[]) => spawnSync('git', args, { cwd: ROOT, encoding: 'utf8' }).stdout?.trim() ?? '';
+  const dirty = git(['status', '--porcelain', '--untracked-files=no', '--', 'src']).split('\n').filter(Boolean).length;
+  const commit = `${git(['rev-parse', 'HEAD']) || 'unknown'}${dirty > 0 ? ` + uncommitted changes in ${dirty} file(s) under src/` : ''}`;
+
   console.log(
     `scale: sizes ${opts.sizes.join(', ')}; ${opts.durationMs / 1000} s per route after ${opts.warmupMs / 1000} s warm-up, ` +
-      `${opts.connections} connections, direct to each service; node ${process.version}, ${cpus().length} cores; commit ${commit.slice(0, 12)}`,
+      `${opts.connections} connections, direct to each service; node ${process.version}, ${cpus().length} cores; commit ${commit.slice(0, 12)}${commit.slice(40)}`,
   );
   const started = performance.now();
   const results: SizeResult[] = [];
