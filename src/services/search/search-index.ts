@@ -1,6 +1,6 @@
 import { appError } from '../../lib/errors/index.ts';
 import { foldText } from '../../lib/text/index.ts';
-import type { Quote, QuoteSnapshot, QuoteStore } from '../quotes/quote-store.ts';
+import type { Quote } from '../quotes/quote-store.ts';
 import { foldForIndex, foldKeyword, type IndexStats, SegmentedIndex } from './segmented-index.ts';
 
 // Folded quotes are joined into one string with a separator no folded text
@@ -58,29 +58,6 @@ export class FoldedIndex {
 /** What a search answers: the quotes containing a keyword, in id order. */
 export interface QuoteFinder {
   search(keyword: string, limit: number): Promise<Quote[]>;
-}
-
-/**
- * Search over the whole-catalogue snapshot (one `GET version` per search, a
- * full reload after any change): the service's search until the quotes store
- * offers chunked reads and a change stream.
- */
-export class SnapshotSearch implements QuoteFinder {
-  private index: { version: string; index: FoldedIndex } | undefined;
-
-  constructor(private readonly quotes: QuoteStore) {}
-
-  async search(keyword: string, limit: number): Promise<Quote[]> {
-    const snapshot = await this.quotes.all();
-    return this.indexFor(snapshot).search(foldText(keyword), limit);
-  }
-
-  private indexFor(snapshot: QuoteSnapshot): FoldedIndex {
-    if (this.index?.version !== snapshot.version) {
-      this.index = { version: snapshot.version, index: new FoldedIndex(snapshot.quotes) };
-    }
-    return this.index.index;
-  }
 }
 
 /** One entry of the catalogue's change stream: a quote put (created or updated) or deleted. */
@@ -334,8 +311,10 @@ export class QuoteSearch implements QuoteFinder {
           fresh.map((q) => q.id),
           fresh.map((q) => foldForIndex(q.quote)),
         );
-        if (chunk.length < this.chunkSize) break;
-        after = (chunk.at(-1) as Quote).id;
+        // Only an empty chunk ends the walk: a short one may just have skipped ids missing from the hash.
+        const last = chunk.at(-1);
+        if (last === undefined) break;
+        after = last.id;
       }
       if ((await this.source.generation()) !== generation) continue;
       this.index = index;
