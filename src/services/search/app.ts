@@ -4,7 +4,7 @@ import { type BuildOptions, buildService } from '../../lib/service/index.ts';
 import { QuoteStore } from '../quotes/quote-store.ts';
 import type { SearchConfig } from './config.ts';
 import { searchRoutes } from './routes.ts';
-import { QuoteSearch } from './search-index.ts';
+import { QuoteSearch, storeSource } from './search-index.ts';
 
 /** How long one blocking read of the change stream waits; the generation is checked after each. */
 const BLOCK_MS = 1_000;
@@ -26,16 +26,7 @@ export async function buildApp(config: SearchConfig, options: BuildOptions = {})
           { connectionName: `haddock-${config.serviceName}-changes` },
         );
         reader.on('error', (err) => app.log.debug({ err }, 'redis change reader connection error'));
-        const search = new QuoteSearch(
-          {
-            readChunk: (afterId, count) => store.readChunk(afterId, count),
-            getMany: (ids) => store.getMany(ids),
-            generation: () => store.generation(),
-            streamHead: () => store.streamHead(),
-            readChanges: (afterId, blockMs, count) => store.readChanges(reader, afterId, blockMs, count),
-          },
-          { log: app.log, blockMs: BLOCK_MS },
-        );
+        const search = new QuoteSearch(storeSource(store, reader), { log: app.log, blockMs: BLOCK_MS });
         app.addHook('onReady', async () => {
           // Bounded, as the shared runtime's own wait: the index retries on its own while Redis is away.
           await waitForRedis(redis, 3_000).catch(() => undefined);

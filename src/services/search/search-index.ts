@@ -1,6 +1,7 @@
 import { appError } from '../../lib/errors/index.ts';
+import type { Redis } from '../../lib/redis/index.ts';
 import { foldText } from '../../lib/text/index.ts';
-import type { Quote } from '../quotes/quote-store.ts';
+import type { Quote, QuoteStore } from '../quotes/quote-store.ts';
 import { foldForIndex, foldKeyword, type IndexStats, SegmentedIndex } from './segmented-index.ts';
 
 // Folded quotes are joined into one string with a separator no folded text
@@ -84,6 +85,17 @@ export interface CatalogueSource {
   streamHead(): Promise<string>;
   /** Changes after `afterId`, blocking up to `blockMs`; `trimmed` when entries after `afterId` were trimmed away. */
   readChanges(afterId: string, blockMs: number, count: number): Promise<{ entries: CatalogueChange[]; trimmed: boolean }>;
+}
+
+/** The quotes store as a {@link CatalogueSource}, its change stream read on `reader` (a connection of its own). */
+export function storeSource(store: QuoteStore, reader: Redis): CatalogueSource {
+  return {
+    readChunk: (afterId, count) => store.readChunk(afterId, count),
+    getMany: (ids) => store.getMany(ids),
+    generation: () => store.generation(),
+    streamHead: () => store.streamHead(),
+    readChanges: (afterId, blockMs, count) => store.readChanges(reader, afterId, blockMs, count),
+  };
 }
 
 /** What the index logs: a pino logger fits. */
