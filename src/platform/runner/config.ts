@@ -120,7 +120,7 @@ export function alertVariables(env: Env): Record<string, string | undefined> {
 }
 
 function redisMaxmemory(reader: EnvReader): string {
-  const value = reader.string('REDIS_MAXMEMORY', '256mb').toLowerCase();
+  const value = reader.string('REDIS_MAXMEMORY', '384mb').toLowerCase();
   if (!/^\d+(kb|mb|gb)?$/.test(value)) reader.problem(`REDIS_MAXMEMORY must look like 256mb or 1gb, got "${value}"`);
   return value;
 }
