@@ -446,8 +446,9 @@ export class QuoteStore {
   /**
    * Every quote ordered by id, from memory while neither the generation nor the stream's head moved (two
    * reads per call), else reloaded a chunk at a time. Concurrent callers share one reload.
-   * @deprecated S2's incremental search index (issue 11) replaces the search service's only use of it; this
-   * whole copy is what issue 11 removes, kept until that lands.
+   * @deprecated A whole copy in memory is what issue 11 moves away from: the search service no longer uses it
+   * (its segmented index follows the change stream). Kept for bench/run.ts, which reads the seed texts with
+   * it; once that walks readChunk instead, delete this and QuoteSnapshot.
    */
   async all(): Promise<QuoteSnapshot> {
     const version = `${await this.generation()}/${await this.streamHead()}`;
