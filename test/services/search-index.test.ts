@@ -34,8 +34,23 @@ const WORDS = [
   'Brest',
   'ectoplasme',
   'l’ours',
+  'coup—de–tabac',
 ];
-const KEYWORDS = ['zouave', 'AEROLITHE', 'oeuvre', 'e', 'mille sabords', "l'ours", 'brest\u00A0zouave', 'xyzzy', 'de de'];
+const KEYWORDS = [
+  'zouave',
+  'AEROLITHE',
+  'oeuvre',
+  'e',
+  'mille sabords',
+  "l'ours",
+  'brest\u00A0zouave',
+  'xyzzy',
+  'de de',
+  '—de–',
+  '–',
+  'zz',
+  'z',
+];
 const SPACES = [' ', '\u00A0', '  ', '\u202F'];
 
 function textOf(next: () => number): string {
@@ -135,7 +150,7 @@ test('SegmentedIndex: deleting every quote empties it, and appending afterwards 
   );
   assert.equal(index.stats().segments, 3);
   index.apply(new Map(Array.from({ length: n }, (_, i) => [i + 1, null] as const)));
-  assert.deepEqual(index.stats(), { quotes: 0, segments: 0, chars: 0 });
+  assert.deepEqual(index.stats(), { quotes: 0, segments: 0, bytes: 0 });
   assert.deepEqual(index.search('zouave', 10), []);
   index.apply(new Map([[n + 10, 'mille sabords']]));
   assert.deepEqual(index.search('sabords', 10), [n + 10]);

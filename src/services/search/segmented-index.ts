@@ -1,13 +1,56 @@
 import { foldText } from '../../lib/text/index.ts';
 
-// Folded texts are joined into one string per segment with a separator no folded text contains, so a
-// search is a few `indexOf` calls over contiguous memory (V8's string search) instead of one `includes`
-// per quote, and the index holds no per-quote object: a quote costs its id (8 bytes), its start
-// (4 bytes) and its folded text plus one separator (one byte a character while the segment is Latin-1).
+// Folded texts are joined into one UTF-8 buffer per segment with a separator no folded text contains, so a
+// search is a few `Buffer.indexOf` calls over contiguous memory instead of one `includes` per quote, and the
+// index holds no per-quote object: a quote costs its id (8 bytes), its start (4 bytes) and its folded text in
+// UTF-8 plus one separator byte. UTF-8 rather than a JavaScript string: V8 keeps a string in two bytes a
+// character as soon as one character is above U+00FF (a dash in 3% of the texts puts one in every segment),
+// and a UTF-8 needle can only match a UTF-8 haystack on character boundaries, so byte matching is exact.
 const SEPARATOR = '\u0000';
 
-/** Most quotes in one segment: small enough that rebuilding one after a write costs well under a millisecond. */
+/** Most quotes in one segment: small enough that rebuilding one after a write costs about a millisecond. */
 export const SEGMENT_SIZE = 4_096;
+
+// Each segment carries a filter of the byte n-grams (1, 2 and 3 bytes) its haystack holds, one bit per hashed
+// n-gram: a keyword with an n-gram missing from a segment's filter cannot occur in it, so the segment is skipped.
+// A rare or absent word then reads a few segments instead of the whole catalogue. 2^16 bits (8 KiB) a segment.
+const FILTER_BITS = 16;
+const FILTER_SHIFT = 32 - FILTER_BITS;
+const HASH = 0x9e3779b1;
+
+function gramBit(gram: number): number {
+  return Math.imul(gram, HASH) >>> FILTER_SHIFT;
+}
+
+/** The bits a keyword needs in a segment's filter: its trigrams, or its one bigram or byte when shorter. */
+function keywordBits(keyword: Buffer): number[] {
+  const n = keyword.length;
+  if (n === 1) return [gramBit(0x1000000 | (keyword[0] as number))];
+  if (n === 2) return [gramBit(0x2000000 | ((keyword[0] as number) << 8) | (keyword[1] as number))];
+  const bits: number[] = [];
+  for (let i = 0; i + 2 < n; i++) {
+    bits.push(gramBit(((keyword[i] as number) << 16) | ((keyword[i + 1] as number) << 8) | (keyword[i + 2] as number)));
+  }
+  return bits;
+}
+
+function filterOf(haystack: Buffer): Uint32Array {
+  const filter = new Uint32Array(1 << (FILTER_BITS - 5));
+  const set = (bit: number) => {
+    filter[bit >>> 5] = (filter[bit >>> 5] as number) | (1 << (bit & 31));
+  };
+  const n = haystack.length;
+  for (let i = 0; i < n; i++) {
+    const a = haystack[i] as number;
+    set(gramBit(0x1000000 | a));
+    if (i + 1 < n) {
+      const b = haystack[i + 1] as number;
+      set(gramBit(0x2000000 | (a << 8) | b));
+      if (i + 2 < n) set(gramBit((a << 16) | (b << 8) | (haystack[i + 2] as number)));
+    }
+  }
+  return filter;
+}
 
 /** How a quote's text is held in the index: folded, with the separator (which no stored text may hold) made a space. */
 export function foldForIndex(text: string): string {
@@ -19,16 +62,24 @@ export function foldKeyword(keyword: string): string {
   return foldForIndex(keyword);
 }
 
+/** A keyword ready to look for in every segment: its bytes and the filter bits it needs. */
+interface Needle {
+  readonly bytes: Buffer;
+  readonly bits: readonly number[];
+}
+
 /**
  * An immutable run of quotes in id order: their ids, where each begins in the
- * haystack, and the haystack (every folded text, joined by the separator).
- * Ids are doubles, exact up to 2^53 − 1 (`Number.MAX_SAFE_INTEGER`).
+ * haystack, the haystack (every folded text in UTF-8, joined by the separator)
+ * and its n-gram filter. Ids are doubles, exact up to 2^53 − 1
+ * (`Number.MAX_SAFE_INTEGER`).
  */
 class Segment {
   private constructor(
     readonly ids: Float64Array,
     private readonly starts: Int32Array,
-    private readonly haystack: string,
+    private readonly haystack: Buffer,
+    private readonly filter: Uint32Array,
   ) {}
 
   /** `ids` strictly increasing, `texts[i]` already folded by {@link foldForIndex}. */
@@ -37,9 +88,11 @@ class Segment {
     let offset = 0;
     for (let i = 0; i < texts.length; i++) {
       starts[i] = offset;
-      offset += (texts[i] as string).length + 1;
+      offset += Buffer.byteLength(texts[i] as string) + 1;
     }
-    return new Segment(Float64Array.from(ids), starts, texts.join(SEPARATOR));
+    // Buffer.from of a large string gets its own memory, never a slice of the shared pool.
+    const haystack = Buffer.from(texts.join(SEPARATOR), 'utf8');
+    return new Segment(Float64Array.from(ids), starts, haystack, filterOf(haystack));
   }
 
   get size(): number {
@@ -54,15 +107,15 @@ class Segment {
     return this.ids[this.ids.length - 1] as number;
   }
 
-  /** Characters held (the haystack's length, separators included). */
-  get chars(): number {
-    return this.haystack.length;
+  /** Bytes held: the haystack (separators included), the ids, the starts and the filter. */
+  get bytes(): number {
+    return this.haystack.length + this.ids.byteLength + this.starts.byteLength + this.filter.byteLength;
   }
 
   /** The folded text of the i-th quote, cut out of the haystack. */
   text(i: number): string {
     const end = i + 1 < this.starts.length ? (this.starts[i + 1] as number) - 1 : this.haystack.length;
-    return this.haystack.slice(this.starts[i] as number, end);
+    return this.haystack.toString('utf8', this.starts[i] as number, end);
   }
 
   /** Every (id, folded text) pair, for rebuilding the segment with changes. */
@@ -72,11 +125,19 @@ class Segment {
     return { ids, texts };
   }
 
-  /** Appends to `out` the ids of the quotes containing `keyword`, in id order, until `out` holds `limit`. */
-  collect(keyword: string, limit: number, out: number[]): void {
+  /** False when the keyword certainly does not occur here (an n-gram of it is missing). */
+  mayHold(needle: Needle): boolean {
+    for (const bit of needle.bits) {
+      if (((this.filter[bit >>> 5] as number) & (1 << (bit & 31))) === 0) return false;
+    }
+    return true;
+  }
+
+  /** Appends to `out` the ids of the quotes containing the keyword, in id order, until `out` holds `limit`. */
+  collect(needle: Needle, limit: number, out: number[]): void {
     let from = 0;
     while (out.length < limit) {
-      const at = this.haystack.indexOf(keyword, from);
+      const at = this.haystack.indexOf(needle.bytes, from);
       if (at < 0) return;
       const i = this.quoteAt(at);
       out.push(this.ids[i] as number);
@@ -115,8 +176,8 @@ export type IndexChanges = ReadonlyMap<number, string | null>;
 export interface IndexStats {
   readonly quotes: number;
   readonly segments: number;
-  /** Characters in every haystack, separators included. */
-  readonly chars: number;
+  /** Bytes the segments hold: haystacks (UTF-8, separators included), ids, starts and filters. */
+  readonly bytes: number;
 }
 
 /**
@@ -143,7 +204,7 @@ export class SegmentedIndex {
     return {
       quotes: this.count,
       segments: this.segments.length,
-      chars: this.segments.reduce((sum, s) => sum + s.chars, 0),
+      bytes: this.segments.reduce((sum, s) => sum + s.bytes, 0),
     };
   }
 
@@ -206,8 +267,11 @@ export class SegmentedIndex {
   search(foldedKeyword: string, limit: number): number[] {
     const found: number[] = [];
     if (foldedKeyword.length === 0 || limit <= 0) return found;
+    const bytes = Buffer.from(foldedKeyword, 'utf8');
+    const needle: Needle = { bytes, bits: keywordBits(bytes) };
     for (const segment of this.segments) {
-      segment.collect(foldedKeyword, limit, found);
+      if (!segment.mayHold(needle)) continue;
+      segment.collect(needle, limit, found);
       if (found.length >= limit) break;
     }
     return found;
