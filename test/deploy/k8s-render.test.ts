@@ -349,7 +349,7 @@ describe('deploy/k8s platform checks: a fixture that must fail each', () => {
       (o) => {
         find(o, 'LimitRange', 'haddock-limits').spec.limits[0].max.memory = '256Mi';
       },
-      /ops-service.* container ops: limits.memory 512Mi over the LimitRange max 256Mi/,
+      /ops-service.* container ops: limits.memory 768Mi over the LimitRange max 256Mi/,
     ],
     [
       'a claim over the LimitRange',
