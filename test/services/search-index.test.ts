@@ -442,3 +442,40 @@ test('QuoteSearch: a quote changed between the index walk and the fetch is not a
     await search.stop();
   }
 });
+
+test('QuoteSearch: while a rebuild is still reading the catalogue, searches answer from the previous index', async () => {
+  const catalogue = new MemoryCatalogue();
+  catalogue.create('Zouave');
+  const search = new QuoteSearch(catalogue, { blockMs: 50, catchUpWaitMs: 30 });
+  search.start();
+  try {
+    assert.deepEqual(
+      (await search.search('zouave', 10)).map((q) => q.quote),
+      ['Zouave'],
+    );
+    let open: () => void = () => undefined;
+    catalogue.gate = new Promise((resolve) => {
+      open = resolve;
+    });
+    catalogue.restore(['Ectoplasme']);
+    // The restored catalogue cannot be read yet: both answers come from the old index (the quote fetched is
+    // the restored one, and it no longer matches, so nothing is answered rather than a stale text).
+    assert.deepEqual(await search.search('zouave', 10), []);
+    assert.equal(search.rebuilding, true);
+    assert.deepEqual(await search.search('ectoplasme', 10), []);
+    assert.equal(search.rebuilding, true, 'the rebuild is still waiting for the catalogue');
+    catalogue.gate = undefined;
+    open();
+    await eventually(async () => (await search.search('ectoplasme', 10)).length === 1);
+  } finally {
+    await search.stop();
+  }
+});
+
+async function eventually(check: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assert.fail('not true after 2 s');
+}

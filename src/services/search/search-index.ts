@@ -114,7 +114,10 @@ export interface QuoteSearchOptions {
   readonly batchSize?: number;
   /** How long a search made before the first build waits for it before answering 503. */
   readonly firstBuildWaitMs?: number;
-  /** How long a search waits for the index to catch up with the stream (or a rebuild) before answering from it as it is. */
+  /**
+   * How long a search waits for the index to catch up with the stream before answering from it as it is; a
+   * rebuild is waited for only until this long after it began.
+   */
   readonly catchUpWaitMs?: number;
 }
 
@@ -155,6 +158,7 @@ export class QuoteSearch implements QuoteFinder {
   /** Bumped at each swap: a follower read begun before it is dropped. */
   private epoch = 0;
   private rebuildTask: Promise<void> | undefined;
+  private rebuildStartedAt = 0;
   private loop: Promise<void> | undefined;
   private stopped = false;
   private waiters: { target: string; resolve: () => void }[] = [];
@@ -228,13 +232,18 @@ export class QuoteSearch implements QuoteFinder {
     if (this.index === undefined) throw appError('REDIS_UNAVAILABLE', { detail: 'search index not built yet' });
   }
 
-  /** Read-your-writes: waits (bounded) until the index holds every change made before this search began. */
+  /**
+   * Read-your-writes: waits (bounded) until the index holds every change made before this search began. A
+   * rebuild is waited for only in its first `catchUpWaitMs`: a small catalogue's rebuild ends within it (a
+   * search right after a seed or a restore sees it), a large one's does not, and the searches made meanwhile
+   * answer from the previous index at once instead of each waiting.
+   */
   private async catchUp(): Promise<void> {
     const [head, generation] = await Promise.all([this.source.streamHead(), this.source.generation()]);
-    if (generation !== this.generation) {
-      await bounded(this.requestRebuild('generation changed'), this.catchUpWaitMs);
-    } else if (this.rebuildTask !== undefined) {
-      await bounded(this.rebuildTask, this.catchUpWaitMs);
+    if (generation !== this.generation && this.rebuildTask === undefined) this.requestRebuild('generation changed');
+    if (this.rebuildTask !== undefined) {
+      const left = this.rebuildStartedAt + this.catchUpWaitMs - performance.now();
+      if (left > 0) await bounded(this.rebuildTask, left);
     } else if (compareStreamIds(head, this.position) > 0) {
       await bounded(this.reached(head), this.catchUpWaitMs);
     }
@@ -298,6 +307,7 @@ export class QuoteSearch implements QuoteFinder {
   /** Starts a rebuild unless one runs; resolves when the one running ends. */
   private requestRebuild(reason: string): Promise<void> {
     if (this.rebuildTask === undefined) {
+      this.rebuildStartedAt = performance.now();
       const task = this.rebuild(reason).finally(() => {
         this.rebuildTask = undefined;
       });
