@@ -1,8 +1,17 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { foldText } from '../../src/lib/text/index.ts';
 import type { Quote } from '../../src/services/quotes/quote-store.ts';
-import { FoldedIndex } from '../../src/services/search/search-index.ts';
+import { foldForIndex, foldKeyword, SegmentedIndex } from '../../src/services/search/segmented-index.ts';
+
+/** The search service's index over `list`, as its chunked build fills it. */
+function indexOf(list: readonly Quote[]): SegmentedIndex {
+  const index = new SegmentedIndex();
+  index.append(
+    list.map((q) => q.id),
+    list.map((q) => foldForIndex(q.quote)),
+  );
+  return index;
+}
 
 const quotes: Quote[] = [
   { id: 1, quote: 'Aérolithe' },
@@ -12,8 +21,6 @@ const quotes: Quote[] = [
   { id: 5, quote: 'Zouave zouave zouave' },
   { id: 6, quote: 'Mille sabords' },
 ];
-
-const ids = (found: Quote[]) => found.map((q) => q.id);
 
 const cases: ReadonlyArray<{ name: string; keyword: string; limit?: number; expected: number[] }> = [
   { name: 'finds a quote ignoring accents', keyword: 'aerolithe', expected: [1] },
@@ -32,25 +39,19 @@ const cases: ReadonlyArray<{ name: string; keyword: string; limit?: number; expe
 ];
 
 for (const { name, keyword, limit, expected } of cases) {
-  test(`FoldedIndex ${name}`, () => {
-    const index = new FoldedIndex(quotes);
-    assert.deepEqual(ids(index.search(foldText(keyword), limit ?? 100)), expected);
+  test(`SegmentedIndex ${name}`, () => {
+    assert.deepEqual(indexOf(quotes).search(foldKeyword(keyword), limit ?? 100), expected);
   });
 }
 
-test('FoldedIndex finds a quote whose text holds the separator character', () => {
-  const index = new FoldedIndex([
+test('SegmentedIndex finds a quote whose text holds the separator character', () => {
+  const index = indexOf([
     { id: 1, quote: 'a\u0000b' },
     { id: 2, quote: 'c' },
   ]);
-  assert.deepEqual(ids(index.search(foldText('a\u0000b'), 10)), [1]);
+  assert.deepEqual(index.search(foldKeyword('a\u0000b'), 10), [1]);
 });
 
-test('FoldedIndex over no quotes finds nothing', () => {
-  assert.deepEqual(new FoldedIndex([]).search('a', 10), []);
-});
-
-test('FoldedIndex returns the stored quotes themselves, text unfolded', () => {
-  const [found] = new FoldedIndex(quotes).search(foldText('zouave interplanetaire'), 10);
-  assert.deepEqual(found, { id: 3, quote: 'Zouave\u00A0interplanétaire' });
+test('SegmentedIndex over no quotes finds nothing', () => {
+  assert.deepEqual(new SegmentedIndex().search(foldKeyword('a'), 10), []);
 });

@@ -1,60 +1,7 @@
 import { appError } from '../../lib/errors/index.ts';
 import type { Redis } from '../../lib/redis/index.ts';
-import { foldText } from '../../lib/text/index.ts';
 import type { Quote, QuoteStore } from '../quotes/quote-store.ts';
 import { foldForIndex, foldKeyword, type IndexStats, SEGMENT_SIZE, SegmentedIndex } from './segmented-index.ts';
-
-// Folded quotes are joined into one string with a separator no folded text
-// contains, so a search is a few `indexOf` calls over contiguous memory
-// (V8's string search) instead of 100,000 separate `includes`.
-const SEPARATOR = '\u0000';
-
-/** An immutable, folded copy of the quotes, built once per catalogue version. */
-export class FoldedIndex {
-  private readonly haystack: string;
-  /** starts[i] is where quote i begins in the haystack. */
-  private readonly starts: Int32Array;
-
-  constructor(readonly quotes: readonly Quote[]) {
-    const folded = quotes.map((q) => foldText(q.quote).replaceAll(SEPARATOR, ' '));
-    this.starts = new Int32Array(folded.length);
-    let offset = 0;
-    folded.forEach((text, i) => {
-      this.starts[i] = offset;
-      offset += text.length + 1;
-    });
-    this.haystack = folded.join(SEPARATOR);
-  }
-
-  /** Quotes containing the folded keyword, in id order, at most `limit`. */
-  search(foldedKeyword: string, limit: number): Quote[] {
-    const found: Quote[] = [];
-    if (foldedKeyword.length === 0) return found;
-    // Folded as the quotes were: a separator in the keyword would otherwise match across two quotes.
-    const keyword = foldedKeyword.replaceAll(SEPARATOR, ' ');
-    let from = 0;
-    while (found.length < limit) {
-      const at = this.haystack.indexOf(keyword, from);
-      if (at < 0) break;
-      const i = this.quoteAt(at);
-      found.push(this.quotes[i] as Quote);
-      // Continue after this quote: one result per quote.
-      from = i + 1 < this.starts.length ? (this.starts[i + 1] as number) : this.haystack.length;
-    }
-    return found;
-  }
-
-  private quoteAt(position: number): number {
-    let lo = 0;
-    let hi = this.starts.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if ((this.starts[mid] as number) <= position) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
-  }
-}
 
 /** What a search answers: the quotes containing a keyword, in id order. */
 export interface QuoteFinder {
