@@ -159,12 +159,12 @@ describe('haddock operations commands, run as a child process against a seeded R
     assert.ok(backupId, 'needs the backup of the previous test');
     await client.hdel(QUOTES, '1', '2', '3', '48', '415');
     assert.equal(await client.hlen(QUOTES), SEED_QUOTE_COUNT - 5);
-    const versionBefore = BigInt((await client.get(`${PREFIX}quotes:version`)) ?? '0');
+    const versionBefore = BigInt((await client.get(`${PREFIX}quotes:generation`)) ?? '0');
 
     const report = await json<RestoreReport>(['restore', backupId, '--yes', '--json']);
     assert.equal(report.restored, backupId);
-    const versionAfter = BigInt((await client.get(`${PREFIX}quotes:version`)) ?? '0');
-    assert.ok(versionAfter > versionBefore, 'the restore moved the catalogue version forward: the services drop their copy');
+    const versionAfter = BigInt((await client.get(`${PREFIX}quotes:generation`)) ?? '0');
+    assert.ok(versionAfter > versionBefore, 'the restore moved the catalogue generation forward: the services rebuild their index');
     assert.ok(report.changed >= 1, `the quotes hash changed back: ${JSON.stringify(report)}`);
     assert.equal(await client.hlen(QUOTES), SEED_QUOTE_COUNT, 'every quote is back');
     assert.match(report.safety_backup, /-pre-restore$/);

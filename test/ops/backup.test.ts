@@ -23,7 +23,7 @@ import {
 import { type OpsConfig, readOpsConfig } from '../../src/ops/config.ts';
 import { QuoteStore } from '../../src/services/quotes/quote-store.ts';
 import { login, quotesApp, SEED_QUOTE_COUNT, SEED_USERS, usersApp } from '../helpers/apps.ts';
-import { type PrivateRedis, startPrivateRedis, uniquePrefix } from '../helpers/redis.ts';
+import { type PrivateRedis, scanKeys, startPrivateRedis, uniquePrefix } from '../helpers/redis.ts';
 
 const PREFIX = 'haddock:';
 
@@ -226,6 +226,32 @@ describe('backups of a populated platform database', () => {
       assert.equal((await takeInventory(client, PREFIX)).total, manifest.keys.total + 1);
     } finally {
       if (version !== null) await client.set(versionKey, version);
+    }
+  });
+
+  test('large keys are restored in chunks and swapped in whole: contents exact, no staging key left', {
+    timeout: 60_000,
+  }, async () => {
+    const big = { hash: `${PREFIX}big:hash`, zset: `${PREFIX}big:zset`, set: `${PREFIX}big:set` };
+    const fill = client.pipeline();
+    for (let i = 0; i < 5_000; i++) fill.hset(big.hash, String(i), `value ${i}`);
+    for (let i = 0; i < 3_000; i++) fill.zadd(big.zset, i, `m${i}`);
+    for (let i = 0; i < 2_500; i++) fill.sadd(big.set, `s${i}`);
+    await fill.exec();
+    try {
+      const good = await takeBackup(config);
+      const before = await takeInventory(client, PREFIX);
+      await client.hdel(big.hash, '0', '1', '4999');
+      await client.hset(big.hash, 'extra', 'x');
+      await client.zrem(big.zset, 'm10');
+      await client.del(big.set);
+      await restoreBackup(config, good.id);
+      const after = await takeInventory(client, PREFIX);
+      for (const key of Object.values(big)) assert.equal(after.keys.get(key), before.keys.get(key), `${key} restored exactly`);
+      assert.equal(await client.hlen(big.hash), 5_000);
+      assert.deepEqual(await scanKeys(client, `${PREFIX}*:restoring`), [], 'no staging key left');
+    } finally {
+      await client.del(...Object.values(big));
     }
   });
 });

@@ -550,7 +550,7 @@ const UNICODE_INVALID = { error: 'Texte invalide : UTF-8 mal formé ou caractèr
 
 test('POST /quotes and PUT /quotes/:id → 400 for control or direction characters, nothing stored', async (t) => {
   const { app, prefix } = await setup(t);
-  const versionBefore = await redis.get(`${prefix}quotes:version`);
+  const changesBefore = await redis.xlen(`${prefix}quotes:changes`);
   for (const [what, text] of FORBIDDEN_QUOTE_TEXTS) {
     const created = await app.inject(json('POST', '/quotes', { user_id: '0', quote: text }, ADMIN));
     assert.equal(created.statusCode, 400, `POST with ${what}: ${created.body}`);
@@ -560,12 +560,12 @@ test('POST /quotes and PUT /quotes/:id → 400 for control or direction characte
     assert.deepEqual(updated.json(), TEXT_INVALID, `PUT with ${what}`);
   }
   assert.equal(await redis.hlen(`${prefix}quotes`), SEED_QUOTE_COUNT);
-  assert.equal(await redis.get(`${prefix}quotes:version`), versionBefore);
+  assert.equal(await redis.xlen(`${prefix}quotes:changes`), changesBefore, 'no change recorded');
 });
 
 test('POST /quotes and PUT /quotes/:id → 400 for invalid UTF-8 bytes or a lone surrogate escape, nothing stored', async (t) => {
   const { app, prefix } = await setup(t);
-  const versionBefore = await redis.get(`${prefix}quotes:version`);
+  const changesBefore = await redis.xlen(`${prefix}quotes:changes`);
   const bodies: ReadonlyArray<readonly [string, Buffer]> = [
     ['a stray 0xFF byte', Buffer.concat([Buffer.from('{"user_id":"0","quote":"Mille '), Buffer.from([0xff]), Buffer.from('"}')])],
     [
@@ -591,7 +591,7 @@ test('POST /quotes and PUT /quotes/:id → 400 for invalid UTF-8 bytes or a lone
     }
   }
   assert.equal(await redis.hlen(`${prefix}quotes`), SEED_QUOTE_COUNT);
-  assert.equal(await redis.get(`${prefix}quotes:version`), versionBefore);
+  assert.equal(await redis.xlen(`${prefix}quotes:changes`), changesBefore, 'no change recorded');
 });
 
 test('POST /quotes → accented French text, typographic marks, an escaped pair and emoji are stored as sent', async (t) => {

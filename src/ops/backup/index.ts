@@ -417,6 +417,73 @@ export async function restoreBackup(
   return locked(config, options.lock, 'restore', () => restoreLocked(config, id, options));
 }
 
+/** A key's type and number of elements, as the restore decides how to copy it. */
+interface KeySize {
+  readonly type: string;
+  readonly count: number;
+}
+
+/** Above this many elements a hash, sorted set or set is copied in chunks (a stream or string never is). */
+const CHUNKED_ABOVE = 2_000;
+const CHUNK = 1_000;
+
+function isChunked(size: KeySize | undefined): boolean {
+  return size !== undefined && size.count > CHUNKED_ABOVE && ['hash', 'zset', 'set'].includes(size.type);
+}
+
+async function elementCounts(client: Redis, keys: readonly string[]): Promise<Map<string, KeySize>> {
+  const sizes = new Map<string, KeySize>();
+  for (let i = 0; i < keys.length; i += 500) {
+    const batch = keys.slice(i, i + 500);
+    const types = ((await client.pipeline(batch.map((k) => ['type', k])).exec()) ?? []).map(([, t]) => String(t));
+    const lengths =
+      (await client
+        .pipeline(
+          batch.map((k, j) => {
+            const type = types[j];
+            return type === 'hash' ? ['hlen', k] : type === 'zset' ? ['zcard', k] : type === 'set' ? ['scard', k] : ['exists', k];
+          }),
+        )
+        .exec()) ?? [];
+    batch.forEach((k, j) => {
+      sizes.set(k, { type: types[j] ?? 'none', count: Number(lengths[j]?.[1] ?? 0) });
+    });
+  }
+  return sizes;
+}
+
+/**
+ * Copies a large hash, sorted set or set from the drill's server into `<key>:restoring` a chunk at a time (each
+ * command well under the command timeout), then swaps it in with one MULTI: UNLINK of the live key (freed in the
+ * background) and RENAME of the staging key, so readers see the old value, then the new one, never a half.
+ */
+async function copyInChunks(from: Redis, to: Redis, key: string, size: KeySize): Promise<void> {
+  const staging = `${key}:restoring`;
+  await to.unlink(staging);
+  let cursor = '0';
+  do {
+    if (size.type === 'hash') {
+      const [next, flat] = await from.hscan(key, cursor, 'COUNT', CHUNK);
+      if (flat.length > 0) await to.hset(staging, ...flat);
+      cursor = next;
+    } else if (size.type === 'zset') {
+      const [next, flat] = await from.zscan(key, cursor, 'COUNT', CHUNK);
+      const pairs: (string | number)[] = [];
+      for (let i = 0; i < flat.length; i += 2) pairs.push(flat[i + 1] as string, flat[i] as string);
+      if (pairs.length > 0) await to.zadd(staging, ...pairs);
+      cursor = next;
+    } else {
+      const [next, members] = await from.sscan(key, cursor, 'COUNT', CHUNK);
+      if (members.length > 0) await to.sadd(staging, ...members);
+      cursor = next;
+    }
+  } while (cursor !== '0');
+  const ttl = await from.pttl(key);
+  const swap = to.multi().unlink(key).rename(staging, key);
+  if (ttl > 0) swap.pexpire(key, ttl);
+  for (const [err] of (await swap.exec()) ?? []) if (err) throw err;
+}
+
 async function restoreLocked(config: OpsConfig, id: string | undefined, options: RestoreOptions): Promise<RestoreReport> {
   const { onProgress } = options;
   const started = performance.now();
@@ -439,8 +506,13 @@ async function restoreLocked(config: OpsConfig, id: string | undefined, options:
     const before = await platformInventory(live, config);
     const diff = diffInventories(before, wanted);
     const keys = [...wanted.keys.keys()];
-    for (let i = 0; i < keys.length; i += 200) {
-      const batch = keys.slice(i, i + 200);
+    // A key of many elements (the quotes hash and its index at a million quotes) is copied in chunks into a
+    // staging key and swapped in at once: one RESTORE of it would block Redis for about a second, and every
+    // reader with it. The others go as DUMP/RESTORE pairs, 200 to a round trip.
+    const sizes = await elementCounts(scratch.client, keys);
+    const small = keys.filter((k) => !isChunked(sizes.get(k)));
+    for (let i = 0; i < small.length; i += 200) {
+      const batch = small.slice(i, i + 200);
       const dumps =
         (await scratch.client
           .pipeline(
@@ -457,10 +529,15 @@ async function restoreLocked(config: OpsConfig, id: string | undefined, options:
         if (payload !== null) write.restore(key, Math.max(ttl, 0), payload, 'REPLACE');
       });
       for (const [err] of (await write.exec()) ?? []) if (err) throw err;
-      onProgress?.('restore', Math.min(i + 200, keys.length), keys.length);
+      onProgress?.('restore', Math.min(i + 200, small.length), keys.length);
     }
+    for (const key of keys.filter((k) => isChunked(sizes.get(k)))) {
+      await copyInChunks(scratch.client, live, key, sizes.get(key) as KeySize);
+    }
+    onProgress?.('restore', keys.length, keys.length);
     const stale = [...before.keys.keys()].filter((k) => !wanted.keys.has(k));
-    if (stale.length > 0) await live.del(...stale);
+    // UNLINK: a large stale key is freed in the background, not while Redis answers.
+    if (stale.length > 0) await live.unlink(...stale);
     // Counted before the hook: what it adds (a version key the backup lacked) is not restored data.
     const after = await platformInventory(live, config);
     await options.afterRestore?.(live);
