@@ -49,8 +49,21 @@ export async function takeInventory(
   for (let i = 0; i < names.length; i += BATCH) {
     const batch = names.slice(i, i + BATCH);
     const types = ((await redis.pipeline(batch.map((k) => ['type', k])).exec()) ?? []).map(([, t]) => String(t));
+    const lengths = ((await redis.pipeline(batch.map((k, j) => lengthCommand(k, types[j]))).exec()) ?? []).map(([, n]) =>
+      Number(n ?? 0),
+    );
+    // A key of many elements is read in chunks (each command well under the command timeout: one HGETALL of a
+    // million-quote hash blocks Redis for most of a second); the others in one pipeline.
+    const chunked = new Map<string, unknown>();
+    for (const [j, key] of batch.entries()) {
+      if ((lengths[j] ?? 0) > CHUNKED_ABOVE) chunked.set(key, await readInChunks(redis, key, types[j] ?? 'none'));
+    }
     const reads = redis.pipeline();
     batch.forEach((key, j) => {
+      if (chunked.has(key)) {
+        reads.type(key);
+        return;
+      }
       switch (types[j]) {
         case 'string':
           reads.get(key);
@@ -81,13 +94,55 @@ export async function takeInventory(
         .update('\0')
         .update(type)
         .update('\0')
-        .update(canonical(type, values[j]?.[1]))
+        .update(canonical(type, chunked.has(key) ? chunked.get(key) : values[j]?.[1]))
         .digest('hex');
       keys.set(key, digest);
       whole.update(key).update('\0').update(digest).update('\n');
     });
   }
   return { byType, total: keys.size, contentDigest: whole.digest('hex'), keys };
+}
+
+/** Above this many elements a key is read in chunks of {@link CHUNK}. */
+const CHUNKED_ABOVE = 2_000;
+const CHUNK = 1_000;
+
+function lengthCommand(key: string, type: string | undefined): string[] {
+  if (type === 'hash') return ['hlen', key];
+  if (type === 'set') return ['scard', key];
+  if (type === 'zset') return ['zcard', key];
+  if (type === 'list') return ['llen', key];
+  return ['exists', key];
+}
+
+/** The same value a single HGETALL / SMEMBERS / ZRANGE / LRANGE would give, read a chunk at a time. */
+async function readInChunks(redis: Redis, key: string, type: string): Promise<unknown> {
+  if (type === 'hash' || type === 'set') {
+    const hash: Record<string, string> = {};
+    const members = new Set<string>();
+    let cursor = '0';
+    do {
+      if (type === 'hash') {
+        const [next, flat] = await redis.hscan(key, cursor, 'COUNT', CHUNK);
+        for (let i = 0; i < flat.length; i += 2) hash[flat[i] as string] = flat[i + 1] as string;
+        cursor = next;
+      } else {
+        const [next, batch] = await redis.sscan(key, cursor, 'COUNT', CHUNK);
+        for (const member of batch) members.add(member);
+        cursor = next;
+      }
+    } while (cursor !== '0');
+    return type === 'hash' ? hash : [...members];
+  }
+  const all: string[] = [];
+  for (let start = 0; ; start += CHUNK) {
+    const part =
+      type === 'zset'
+        ? await redis.zrange(key, start, start + CHUNK - 1, 'WITHSCORES')
+        : await redis.lrange(key, start, start + CHUNK - 1);
+    all.push(...part);
+    if (part.length < (type === 'zset' ? 2 * CHUNK : CHUNK)) return all;
+  }
 }
 
 function canonical(type: string, value: unknown): string {
