@@ -219,6 +219,22 @@ local ids = redis.call('ZRANGE', KEYS[2], start, start + tonumber(ARGV[2]) - 1)
 return fetch({ redis.call('ZCARD', KEYS[2]) }, ids)
 `;
 
+// KEYS: quotes, ids. ARGV: a uniform random number in [0, 1) drawn by the caller. One quote at that rank of the id
+// index: O(log N) whatever the catalogue's size (HRANDFIELD's sampling of a million-field hash had a p99 three
+// times its thousand-field one). Falls back to HRANDFIELD while the index is being rebuilt (empty).
+const RANDOM = `#!lua flags=no-writes
+local n = redis.call('ZCARD', KEYS[2])
+if n == 0 then
+  local pair = redis.call('HRANDFIELD', KEYS[1], 1, 'WITHVALUES')
+  return pair[2]
+end
+local rank = math.floor(tonumber(ARGV[1]) * n)
+if rank >= n then rank = n - 1 end
+local id = redis.call('ZRANGE', KEYS[2], rank, rank)[1]
+if not id then return nil end
+return redis.call('HGET', KEYS[1], id)
+`;
+
 // KEYS: quotes, ids, legacy version. Returns HLEN, ZCARD, whether the old version key exists.
 const LAYOUT = `#!lua flags=no-writes
 return { redis.call('HLEN', KEYS[1]), redis.call('ZCARD', KEYS[2]), redis.call('EXISTS', KEYS[3]) }
@@ -248,6 +264,7 @@ interface QuoteCommands {
   quotesUnindexMissing(k1: string, k2: string, ...ids: string[]): Promise<number>;
   quotesReadChunk(k1: string, k2: string, after: string, count: string): Promise<Array<string | null>>;
   quotesPage(k1: string, k2: string, offset: string, limit: string): Promise<[number, ...Array<string | null>]>;
+  quotesRandom(k1: string, k2: string, draw: string): Promise<string | null>;
   quotesLayout(k1: string, k2: string, k3: string): Promise<[number, number, number]>;
   quotesRenewLease(k1: string, token: string, ttlMs: string): Promise<number>;
   quotesReleaseLease(k1: string, token: string): Promise<number>;
@@ -325,6 +342,7 @@ export class QuoteStore {
     defineOnce(redis, 'quotesUnindexMissing', 2, UNINDEX_MISSING);
     defineOnce(redis, 'quotesReadChunk', 2, READ_CHUNK);
     defineOnce(redis, 'quotesPage', 2, PAGE);
+    defineOnce(redis, 'quotesRandom', 2, RANDOM);
     defineOnce(redis, 'quotesLayout', 3, LAYOUT);
     defineOnce(redis, 'quotesRenewLease', 1, RENEW_LEASE);
     defineOnce(redis, 'quotesReleaseLease', 1, RELEASE_LEASE);
@@ -398,8 +416,8 @@ export class QuoteStore {
   }
 
   async random(): Promise<Quote | null> {
-    const pair = (await this.redis.hrandfield(this.keys.quotes, 1, 'WITHVALUES')) as string[];
-    return pair.length < 2 ? null : parseQuote(pair[1] as string);
+    const json = await this.redis.quotesRandom(this.keys.quotes, this.keys.ids, String(Math.random()));
+    return json === null ? null : parseQuote(json);
   }
 
   /** The quotes of these ids, in the order given; ids that do not exist are skipped. */
