@@ -164,7 +164,10 @@ describe('haddock operations commands, run as a child process against a seeded R
     const report = await json<RestoreReport>(['restore', backupId, '--yes', '--json']);
     assert.equal(report.restored, backupId);
     const versionAfter = BigInt((await client.get(`${PREFIX}quotes:generation`)) ?? '0');
-    assert.ok(versionAfter > versionBefore, 'the restore moved the catalogue generation forward: the services rebuild their index');
+    assert.ok(
+      versionAfter > versionBefore,
+      'the restore moved the catalogue generation forward: the services rebuild their index',
+    );
     assert.ok(report.changed >= 1, `the quotes hash changed back: ${JSON.stringify(report)}`);
     assert.equal(await client.hlen(QUOTES), SEED_QUOTE_COUNT, 'every quote is back');
     assert.match(report.safety_backup, /-pre-restore$/);
