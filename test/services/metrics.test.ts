@@ -8,6 +8,7 @@ import { metricsAppOf } from '../../src/lib/http/index.ts';
 import {
   ADMIN,
   ADMIN_KEY,
+  eventually,
   login,
   quotesApp,
   SEED_QUOTE_COUNT,
@@ -220,12 +221,18 @@ describe('health routes', { timeout: 30_000 }, () => {
     assert.deepEqual((await app.inject({ url: '/quotes/health/live' })).json(), { message: 'alive' });
   });
 
-  test('GET /search/health/ready → only the redis check (search does not seed)', async (t) => {
+  test('GET /search/health/ready → the redis and index checks (search does not seed; ready once its index is built)', async (t) => {
     const app = await scoped(t, searchApp({ prefix: freshPrefix() }));
-    const body = (await app.inject({ url: '/search/health/ready' })).json() as { checks: Array<{ name: string }> };
+    await eventually(async () => (await app.inject({ url: '/search/health/ready' })).statusCode === 200, 5_000, 'search ready');
+    const body = (await app.inject({ url: '/search/health/ready' })).json() as {
+      checks: Array<{ name: string; status: string }>;
+    };
     assert.deepEqual(
-      body.checks.map((c) => c.name),
-      ['redis'],
+      body.checks.map((c) => [c.name, c.status]),
+      [
+        ['redis', 'pass'],
+        ['index', 'pass'],
+      ],
     );
   });
 
