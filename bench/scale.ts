@@ -479,6 +479,8 @@ interface SizeResult {
   };
   readonly rss: Record<string, Record<string, { rss: number; peak: number } | undefined>>;
   floor?: Figures;
+  /** How long the platform took to go idle after it was ready, before the first measurement. */
+  settleMs?: number;
   routes: RouteResult[];
   writeProbe?: WriteProbe;
   backupRestore?: BackupRestore;
@@ -498,6 +500,33 @@ async function slowlogMax(redis: Redis): Promise<{ us: number; command: string }
     if (us > best.us) best = { us, command: args.slice(0, 3).join(' ').replace(/\s+/g, ' ').slice(0, 80) };
   }
   return best;
+}
+
+/** CPU seconds (user + system) a process has used, from /proc/<pid>/stat; 0 when it is gone. */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Waits until the platform is idle (the services and Redis together under 10 % of one core over half a second),
+ * at most `capMs`: a service answers ready once it can serve, while it may still be collecting the garbage of a
+ * large start; measuring then measures that, not the route. Returns how long it waited.
+ */
+async function waitIdle(p: Platform, capMs = 60_000): Promise<number> {
+  const started = performance.now();
+  const pids = [...SERVICES.map((s) => p.services[s]?.pid), p.redisChild.pid];
+  const total = () => pids.reduce<number>((sum, pid) => sum + cpuSeconds(pid), 0);
+  for (;;) {
+    const before = total();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    if (total() - before < 0.05 || performance.now() - started > capMs) return performance.now() - started;
+  }
 }
 
 function rssAll(p: Platform): Record<string, { rss: number; peak: number } | undefined> {
@@ -843,7 +872,8 @@ async function runSize(n: number, opts: ScaleOptions, largest: boolean, floorScr
       floor?.once('exit', (code) => reject(new Error(`floor server exited with ${code}`)));
     });
     const auth = await login(p);
-    process.stdout.write(`  ${n}: loading routes `);
+    result.settleMs = await waitIdle(p);
+    process.stdout.write(`  ${n}: idle after ${secs(result.settleMs)}; loading routes `);
     result.floor = await load(`http://127.0.0.1:${floorPort}`, () => ({ method: 'GET', path: '/' }), opts);
     result.routes = await measureRoutes(p, n, file, opts, auth);
     result.writeProbe = await writeProbe(p, opts, auth);
