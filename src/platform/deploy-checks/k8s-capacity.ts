@@ -1,4 +1,7 @@
-import { type Container, type K8sObject, objectId, objectsOf, type PodSpec, podSpecOf } from './k8s-render.ts';
+import { type Container, type K8sObject, objectId, objectsOf, type PodSpec, parseQuantity, podSpecOf } from './k8s-render.ts';
+
+/** One parser of quantities for every check: k8s-render's. */
+export { parseQuantity };
 
 /**
  * What a namespace's ResourceQuota must hold, computed from the rendered objects: every Deployment at its
@@ -45,35 +48,6 @@ export interface PodResources {
   readonly 'requests.memory': number;
   readonly 'limits.cpu': number;
   readonly 'limits.memory': number;
-}
-
-const SUFFIXES: Readonly<Record<string, number>> = {
-  n: 1e-9,
-  u: 1e-6,
-  m: 1e-3,
-  '': 1,
-  k: 1e3,
-  M: 1e6,
-  G: 1e9,
-  T: 1e12,
-  P: 1e15,
-  E: 1e18,
-  Ki: 2 ** 10,
-  Mi: 2 ** 20,
-  Gi: 2 ** 30,
-  Ti: 2 ** 40,
-  Pi: 2 ** 50,
-  Ei: 2 ** 60,
-};
-
-/** A Kubernetes quantity (`500m`, `0.5`, `256Mi`, `1G`, `1e3`) as a number (cores, bytes); throws on anything else. */
-export function parseQuantity(value: string | number): number {
-  if (typeof value === 'number') return value;
-  const match = /^([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(n|u|m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?)$/.exec(value.trim());
-  if (match === null) throw new Error(`not a Kubernetes quantity: "${value}"`);
-  const base = Number(match[1]);
-  if (match[2] !== undefined) return base * 10 ** Number(match[2].slice(1));
-  return base * (SUFFIXES[match[3] ?? ''] ?? Number.NaN);
 }
 
 /** Container defaults a namespace's LimitRange applies to a container that sets none. */

@@ -294,31 +294,33 @@ export function envOf(
   return env;
 }
 
-/**
- * A Kubernetes quantity in base units: bytes for memory (`512Mi`, `1G`), cores for CPU (`500m`, `0.5`).
- * Throws on anything else.
- */
-export function parseQuantity(quantity: string | number): number {
-  const match = /^([+-]?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$/.exec(String(quantity).trim());
-  if (match?.[1] === undefined) throw new Error(`${String(quantity)} is not a Kubernetes quantity`);
-  const factors: Record<string, number> = {
-    Ki: 2 ** 10,
-    Mi: 2 ** 20,
-    Gi: 2 ** 30,
-    Ti: 2 ** 40,
-    Pi: 2 ** 50,
-    Ei: 2 ** 60,
-    n: 1e-9,
-    u: 1e-6,
-    m: 1e-3,
-    k: 1e3,
-    M: 1e6,
-    G: 1e9,
-    T: 1e12,
-    P: 1e15,
-    E: 1e18,
-  };
-  return Number(match[1]) * (match[2] === undefined ? 1 : (factors[match[2]] ?? Number.NaN));
+const SUFFIXES: Readonly<Record<string, number>> = {
+  n: 1e-9,
+  u: 1e-6,
+  m: 1e-3,
+  '': 1,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  P: 1e15,
+  E: 1e18,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+  Pi: 2 ** 50,
+  Ei: 2 ** 60,
+};
+
+/** A Kubernetes quantity (`500m`, `0.5`, `256Mi`, `1G`, `1e3`) as a number (cores, bytes); throws on anything else. */
+export function parseQuantity(value: string | number): number {
+  if (typeof value === 'number') return value;
+  const match = /^([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(n|u|m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?)$/.exec(value.trim());
+  if (match === null) throw new Error(`not a Kubernetes quantity: "${value}"`);
+  const base = Number(match[1]);
+  if (match[2] !== undefined) return base * 10 ** Number(match[2].slice(1));
+  return base * (SUFFIXES[match[3] ?? ''] ?? Number.NaN);
 }
 
 /**
