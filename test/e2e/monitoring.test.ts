@@ -218,14 +218,21 @@ describe('monitoring and operations of the local platform (Prometheus, Alertmana
     // Scraped once the end of the burst is counted everywhere: the quotes 404s, the search 400, and both
     // 400s (login, then search) at the gateway, which every target scrapes on its own schedule.
     await until('Prometheus has scraped the traffic', 30_000, async () => {
-      const [notFound, badSearch, gatewayBad, logins] = await Promise.all([
+      const [notFound, badSearch, gatewayBad, logins, jobs] = await Promise.all([
         instantQuery(prometheus, 'sum(http_requests_total{job="haddock-quotes", endpoint="/quotes/:id", http_status="404"})'),
         instantQuery(prometheus, 'sum(http_requests_total{job="haddock-search", http_status="400"})'),
         instantQuery(prometheus, 'sum(http_requests_total{job="haddock-gateway", http_status="400"})'),
         instantQuery(prometheus, 'sum(haddock_logins_total{result="success"})'),
+        // Each job's requests (the ops service's are the runner's health probes) scraped at least once.
+        instantQuery(prometheus, 'count(count by (job) (http_requests_total{job=~"haddock-.+"}))'),
       ]);
       const value = (samples: Sample[]) => Number(samples[0]?.value[1] ?? 0);
-      const scraped = value(notFound) >= 3 && value(badSearch) >= 1 && value(gatewayBad) >= 2 && value(logins) >= 1;
+      const scraped =
+        value(notFound) >= 3 &&
+        value(badSearch) >= 1 &&
+        value(gatewayBad) >= 2 &&
+        value(logins) >= 1 &&
+        value(jobs) >= JOBS.length;
       return scraped ? true : undefined;
     });
 
