@@ -16,14 +16,7 @@ import {
   readComposeFiles,
 } from '../../src/platform/deploy-checks/compose.ts';
 import { REPOSITORY_ROOT, RULES_DIR } from '../../src/platform/monitoring-config/index.ts';
-import { buildApp as buildOpsApp } from '../../src/services/ops/app.ts';
-import { loadConfig as loadOpsConfig } from '../../src/services/ops/config.ts';
-import { buildApp as buildQuotesApp } from '../../src/services/quotes/app.ts';
-import { loadConfig as loadQuotesConfig } from '../../src/services/quotes/config.ts';
-import { buildApp as buildSearchApp } from '../../src/services/search/app.ts';
-import { loadConfig as loadSearchConfig } from '../../src/services/search/config.ts';
-import { buildApp as buildUsersApp } from '../../src/services/users/app.ts';
-import { loadConfig as loadUsersConfig } from '../../src/services/users/config.ts';
+import { buildRouteTableApps } from '../helpers/route-tables.ts';
 import { assertSucceeds, tempDir } from '../monitoring/tools.ts';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');
@@ -37,13 +30,7 @@ let apps: Record<ComposeService, FastifyInstance>;
 let code: ComposeCode;
 
 before(async () => {
-  const env = { REDIS_URL: 'redis://127.0.0.1:1', ADMIN_KEY: 'route-table-admin-key-0123', SEED_ON_START: 'false' };
-  apps = {
-    users: await buildUsersApp(loadUsersConfig(env), { logger: false }),
-    quotes: await buildQuotesApp(loadQuotesConfig(env), { logger: false }),
-    search: await buildSearchApp(loadSearchConfig(env), { logger: false }),
-    ops: await buildOpsApp(loadOpsConfig({ ...env, BACKUP_SCHEDULE_ENABLED: 'false' }), { logger: false }),
-  };
+  apps = await buildRouteTableApps();
   code = {
     hasRoute: (service, method, url) => apps[service].hasRoute({ method: method as 'GET', url }),
     otherReaders: { ops: [loadCliConfig] },

@@ -6,17 +6,8 @@ import type { FastifyInstance } from 'fastify';
 import { parseDotEnv } from '../../src/platform/deploy-checks/compose.ts';
 import { checkHttpsRedirect, checkIngress, type IngressContext } from '../../src/platform/deploy-checks/k8s-ingress.ts';
 import { type K8sObject, OVERLAY_DIRS, parseManifests, renderOverlay } from '../../src/platform/deploy-checks/k8s-render.ts';
-import { buildGateway } from '../../src/platform/gateway/app.ts';
-import { loadConfig as loadGatewayConfig } from '../../src/platform/gateway/config.ts';
 import { REPOSITORY_ROOT } from '../../src/platform/monitoring-config/index.ts';
-import { buildApp as buildOpsApp } from '../../src/services/ops/app.ts';
-import { loadConfig as loadOpsConfig } from '../../src/services/ops/config.ts';
-import { buildApp as buildQuotesApp } from '../../src/services/quotes/app.ts';
-import { loadConfig as loadQuotesConfig } from '../../src/services/quotes/config.ts';
-import { buildApp as buildSearchApp } from '../../src/services/search/app.ts';
-import { loadConfig as loadSearchConfig } from '../../src/services/search/config.ts';
-import { buildApp as buildUsersApp } from '../../src/services/users/app.ts';
-import { loadConfig as loadUsersConfig } from '../../src/services/users/config.ts';
+import { buildRouteTableApps } from '../helpers/route-tables.ts';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures', 'k8s');
 
@@ -31,14 +22,7 @@ let apps: Record<string, FastifyInstance>;
 let hasRoute: IngressContext['hasRoute'];
 
 before(async () => {
-  const env = { REDIS_URL: 'redis://127.0.0.1:1', ADMIN_KEY: 'route-table-admin-key-0123', SEED_ON_START: 'false' };
-  apps = {
-    users: await buildUsersApp(loadUsersConfig(env), { logger: false }),
-    quotes: await buildQuotesApp(loadQuotesConfig(env), { logger: false }),
-    search: await buildSearchApp(loadSearchConfig(env), { logger: false }),
-    ops: await buildOpsApp(loadOpsConfig({ ...env, BACKUP_SCHEDULE_ENABLED: 'false' }), { logger: false }),
-    gateway: await buildGateway(loadGatewayConfig({}), { logger: false }),
-  };
+  apps = await buildRouteTableApps();
   hasRoute = (upstream, method, url) => apps[upstream]?.hasRoute({ method: method as 'GET', url }) === true;
 });
 

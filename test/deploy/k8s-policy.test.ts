@@ -7,16 +7,7 @@ import { parse } from 'yaml';
 import { loadCliConfig } from '../../src/cli/config.ts';
 import { checkPolicy, type K8sCode, type K8sProcess } from '../../src/platform/deploy-checks/k8s-policy.ts';
 import { K8S_OVERLAYS, type K8sObject, type K8sOverlay, renderOverlay } from '../../src/platform/deploy-checks/k8s-render.ts';
-import { buildGateway } from '../../src/platform/gateway/app.ts';
-import { loadConfig as loadGatewayConfig } from '../../src/platform/gateway/config.ts';
-import { buildApp as buildOpsApp } from '../../src/services/ops/app.ts';
-import { loadConfig as loadOpsConfig } from '../../src/services/ops/config.ts';
-import { buildApp as buildQuotesApp } from '../../src/services/quotes/app.ts';
-import { loadConfig as loadQuotesConfig } from '../../src/services/quotes/config.ts';
-import { buildApp as buildSearchApp } from '../../src/services/search/app.ts';
-import { loadConfig as loadSearchConfig } from '../../src/services/search/config.ts';
-import { buildApp as buildUsersApp } from '../../src/services/users/app.ts';
-import { loadConfig as loadUsersConfig } from '../../src/services/users/config.ts';
+import { buildRouteTableApps } from '../helpers/route-tables.ts';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures', 'k8s');
 
@@ -31,14 +22,7 @@ let baseline: string[];
 
 before(async () => {
   rendered = { qualification: renderOverlay('qualification'), production: renderOverlay('production') };
-  const env = { REDIS_URL: 'redis://127.0.0.1:1', ADMIN_KEY: 'route-table-admin-key-0123', SEED_ON_START: 'false' };
-  apps = {
-    users: await buildUsersApp(loadUsersConfig(env), { logger: false }),
-    quotes: await buildQuotesApp(loadQuotesConfig(env), { logger: false }),
-    search: await buildSearchApp(loadSearchConfig(env), { logger: false }),
-    ops: await buildOpsApp(loadOpsConfig({ ...env, BACKUP_SCHEDULE_ENABLED: 'false' }), { logger: false }),
-    gateway: await buildGateway(loadGatewayConfig({}), { logger: false, openapi: { openapi: '3.0.3', paths: {} } }),
-  };
+  apps = await buildRouteTableApps();
   code = {
     hasRoute: (name, method, url) => apps[name].hasRoute({ method: method as 'GET', url }),
     otherReaders: { ops: [loadCliConfig] },

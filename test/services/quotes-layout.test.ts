@@ -5,6 +5,7 @@ import { redisUrlConfig } from '../../src/lib/config/index.ts';
 import { createRedis, waitForRedis } from '../../src/lib/redis/index.ts';
 import { type Quote, QuoteStore } from '../../src/services/quotes/quote-store.ts';
 import { ADMIN, quotesApp, scoped } from '../helpers/apps.ts';
+import { seededRandom } from '../helpers/random.ts';
 import { cleanPrefix, connectRedis, requireRedis, startPrivateRedis, testRedisUrl, uniquePrefix } from '../helpers/redis.ts';
 
 const url = testRedisUrl();
@@ -24,17 +25,6 @@ after(async () => {
   await cleanPrefix(url, filePrefix);
   redis?.disconnect();
 });
-
-/** A seeded PRNG (mulberry32): the same data every run. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 /** The reference: every stored quote, read whole and sorted by id (fine at test sizes). */
 async function naive(prefix: string): Promise<Quote[]> {
@@ -104,7 +94,7 @@ test('GET /quotes at offsets 0, middle and end returns exactly the naive slice o
   const prefix = freshPrefix();
   const app = await scoped(t, quotesApp({ prefix, env: { SEED_ON_START: 'false' } }));
   const store = new QuoteStore(await ownClient(t), prefix);
-  const next = random(11);
+  const next = seededRandom(11);
   const texts = Array.from({ length: 3_000 }, (_, i) => `Mille sabords ${i} ${Math.floor(next() * 1e6)}`);
   assert.equal(await store.appendMany(texts, 700), texts.length);
   for (let i = 0; i < 400; i++) await store.delete(1 + Math.floor(next() * texts.length), null);

@@ -13,6 +13,7 @@ import {
   storeSource,
 } from '../../src/services/search/search-index.ts';
 import { ADMIN, eventually, quotesApp, scoped, searchApp } from '../helpers/apps.ts';
+import { seededRandom } from '../helpers/random.ts';
 import { cleanPrefix, requireRedis, testRedisUrl, uniquePrefix } from '../helpers/redis.ts';
 
 const url = testRedisUrl();
@@ -71,17 +72,6 @@ async function naive(store: QuoteStore, keyword: string, limit: number): Promise
 const WORDS = ['Zouave', 'aérolithe', 'Bachi-bouzouk', 'mille', 'sabords', 'ŒUVRE', 'tonnerre', 'Brest'];
 const KEYWORDS = ['zouave', 'aerolithe', 'oeuvre', 'mille sabords', 'e', 'xyzzy'];
 
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 const textOf = (next: () => number) =>
   Array.from({ length: 1 + Math.floor(next() * 3) }, () => WORDS[Math.floor(next() * WORDS.length)]).join('\u00A0');
 
@@ -112,11 +102,11 @@ test(
     const prefix = freshPrefix();
     const writerA = await storeOn(t, prefix);
     const writerB = await storeOn(t, prefix);
-    const next = random(7);
+    const next = seededRandom(7);
     await writerA.appendMany(Array.from({ length: 200 }, () => textOf(next)));
     // No catch-up at search time: only the followers' blocking reads bring the changes in.
     const replicas = [await follower(t, prefix, { catchUpWaitMs: 0 }), await follower(t, prefix, { catchUpWaitMs: 0 })];
-    await Promise.all([writeRandomly(writerA, random(8), 60), writeRandomly(writerB, random(9), 60)]);
+    await Promise.all([writeRandomly(writerA, seededRandom(8), 60), writeRandomly(writerB, seededRandom(9), 60)]);
     for (const [i, replica] of replicas.entries()) {
       await eventually(() => sameAsNaive(replica, writerA), 10_000, `replica ${i + 1} matches the naive reference`);
     }
@@ -127,7 +117,7 @@ test('search index: a stream trimmed past its position rebuilds in full, and the
   const prefix = freshPrefix();
   // A stream of about 10 entries (MAXLEN ~: trimmed a whole node, 100 entries, at a time).
   const writer = await storeOn(t, prefix, { streamMaxLen: 10 });
-  const next = random(21);
+  const next = seededRandom(21);
   await writer.appendMany(Array.from({ length: 50 }, () => textOf(next)));
   let gate: Promise<void> | undefined;
   const reasons: string[] = [];

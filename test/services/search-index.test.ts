@@ -9,18 +9,7 @@ import {
   QuoteSearch,
 } from '../../src/services/search/search-index.ts';
 import { foldForIndex, foldKeyword, SEGMENT_SIZE, SegmentedIndex } from '../../src/services/search/segmented-index.ts';
-
-/** mulberry32: a seeded generator, so a failing case can be replayed from its seed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+import { seededRandom } from '../helpers/random.ts';
 
 const WORDS = [
   'Zouave',
@@ -88,7 +77,7 @@ function naive(quotes: ReadonlyMap<number, string>, keyword: string, limit: numb
 
 test('SegmentedIndex: search equals the naive reference after random puts, updates and deletes across many segments', () => {
   for (const seed of [1, 2]) {
-    const next = random(seed);
+    const next = seededRandom(seed);
     const truth = new Map<number, string>();
     const index = new SegmentedIndex();
     const ids: number[] = [];
@@ -308,7 +297,7 @@ async function assertSameAsNaive(search: QuoteSearch, catalogue: MemoryCatalogue
 
 test('QuoteSearch: results equal the naive reference after interleaved creates, updates and deletes (read-your-writes)', async () => {
   for (const seed of [11, 12]) {
-    const next = random(seed);
+    const next = seededRandom(seed);
     const catalogue = new MemoryCatalogue();
     for (let i = 0; i < 60; i++) catalogue.create(textOf(next));
     const search = await started(catalogue);
@@ -332,7 +321,7 @@ test('QuoteSearch: results equal the naive reference after interleaved creates, 
 });
 
 test('QuoteSearch: a stream trimmed past the index position rebuilds the whole index, and results are right after', async () => {
-  const next = random(21);
+  const next = seededRandom(21);
   const catalogue = new MemoryCatalogue(5);
   for (let i = 0; i < 40; i++) catalogue.create(textOf(next));
   const search = await started(catalogue);
